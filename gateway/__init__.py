@@ -1,0 +1,1 @@
+"""The public HTTP gateway: Vagrant Cloud compatible API and box metadata."""

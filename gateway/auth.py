@@ -1,0 +1,21 @@
+"""Where a request's API token comes from."""
+
+from __future__ import annotations
+
+from werkzeug.wrappers import Request
+
+TOKEN_HEADER = "X-Atlas-Token"
+TOKEN_PARAMETER = "access_token"
+
+
+def request_token(request: Request) -> str | None:
+    """Return the token of ``Authorization: Bearer``, ``X-Atlas-Token`` or ``access_token``."""
+    authorization = request.headers.get("Authorization", "")
+    scheme, _, credentials = authorization.partition(" ")
+    if scheme.lower() == "bearer" and credentials.strip():
+        return credentials.strip()
+    header = request.headers.get(TOKEN_HEADER, "").strip()
+    if header:
+        return header
+    parameter = request.args.get(TOKEN_PARAMETER, "").strip()
+    return parameter or None

@@ -1,0 +1,53 @@
+"""Payloads of the events the data service publishes on the ``data.events`` exchange.
+
+Every payload carries ``schema_version``; a change that removes or retypes a
+field raises it, so subscribers can tell which form they receive.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+SCHEMA_VERSION = 1
+
+
+class Event(BaseModel):
+    schema_version: int = SCHEMA_VERSION
+
+
+class BoxEvent(Event):
+    """box.created, box.updated, box.deleted"""
+
+    tag: str
+    username: str
+    name: str
+    private: bool
+
+
+class VersionEvent(BoxEvent):
+    """version.created, version.released, version.revoked, version.deleted"""
+
+    version: str
+
+
+class ProviderEvent(VersionEvent):
+    """provider.created, provider.uploaded, provider.deleted"""
+
+    provider: str
+    architecture: str
+    sha256: str | None = None
+    size: int | None = None
+
+
+EVENT_TYPES: dict[str, type[Event]] = {
+    "box.created": BoxEvent,
+    "box.updated": BoxEvent,
+    "box.deleted": BoxEvent,
+    "version.created": VersionEvent,
+    "version.released": VersionEvent,
+    "version.revoked": VersionEvent,
+    "version.deleted": VersionEvent,
+    "provider.created": ProviderEvent,
+    "provider.uploaded": ProviderEvent,
+    "provider.deleted": ProviderEvent,
+}

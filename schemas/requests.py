@@ -1,0 +1,125 @@
+"""Bodies of the public API's write requests, as the Vagrant Cloud clients send them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from schemas.fields import (
+    Architecture,
+    LongText,
+    Name,
+    ProviderName,
+    ShortText,
+    VersionString,
+    check_checksum,
+)
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+
+
+def _unwrap(data: Any, key: str) -> Any:
+    # Vagrant Cloud accepts both {"box": {...}} and the flat form that
+    # ruby-vagrant-cloud 3.x sends; nested wins when both are present.
+    if isinstance(data, dict) and isinstance(data.get(key), dict):
+        return {**{k: v for k, v in data.items() if k != key}, **data[key]}
+    return data
+
+
+class BoxCreate(Body):
+    username: Name
+    name: Name
+    short_description: ShortText | None = None
+    description: LongText | None = None
+    is_private: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def unwrap(cls, data: Any) -> Any:
+        return _unwrap(data, "box")
+
+
+class BoxUpdate(Body):
+    name: Name | None = None
+    short_description: ShortText | None = None
+    description: LongText | None = None
+    is_private: bool | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def unwrap(cls, data: Any) -> Any:
+        return _unwrap(data, "box")
+
+
+class VersionCreate(Body):
+    version: VersionString
+    description: LongText | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def unwrap(cls, data: Any) -> Any:
+        return _unwrap(data, "version")
+
+
+class VersionUpdate(Body):
+    version: VersionString | None = None
+    description: LongText | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def unwrap(cls, data: Any) -> Any:
+        return _unwrap(data, "version")
+
+
+class ProviderFields(Body):
+    url: str | None = Field(default=None, max_length=2048)
+    checksum: str | None = Field(default=None, max_length=128)
+    checksum_type: str | None = Field(default=None, max_length=16)
+    architecture: Architecture | None = None
+    default_architecture: bool | None = None
+
+    @model_validator(mode="after")
+    def check_pair(self) -> ProviderFields:
+        if self.checksum == "":
+            self.checksum = None
+        if self.checksum_type == "":
+            self.checksum_type = None
+        check_checksum(self.checksum_type, self.checksum)
+        if self.url is not None and not self.url.startswith(("http://", "https://")):
+            raise ValueError("url must be an http or https URL")
+        return self
+
+
+class ProviderCreate(ProviderFields):
+    name: ProviderName
+
+    @model_validator(mode="before")
+    @classmethod
+    def unwrap(cls, data: Any) -> Any:
+        return _unwrap(data, "provider")
+
+
+class ProviderUpdate(ProviderFields):
+    name: ProviderName | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def unwrap(cls, data: Any) -> Any:
+        return _unwrap(data, "provider")
+
+
+class Login(Body):
+    login: str = Field(min_length=1, max_length=256)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class TokenOptions(Body):
+    description: ShortText | None = None
+
+
+class TokenCreate(Body):
+    user: Login
+    token: TokenOptions = TokenOptions()

@@ -1,0 +1,1 @@
+"""Binstore: box file uploads and downloads over HTTP, stored by content."""

@@ -1,0 +1,82 @@
+"""Start every Atlas service as its own process and keep them running.
+
+A service that exits unexpectedly is started again after a short pause.
+SIGINT or SIGTERM stops all of them: each gets SIGTERM, and SIGKILL after
+the grace period.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+GRACE_PERIOD = 20.0  # seconds a service gets to stop before SIGKILL
+RESTART_DELAY = 2.0  # seconds before a crashed service is started again
+
+
+@dataclass
+class ServiceProcess:
+    name: str
+    env: dict[str, str]
+    process: subprocess.Popen[bytes] | None = None
+    restarts: int = 0
+    started_at: float = field(default=0.0)
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "services.toolkit.runner", self.name],
+            env=self.env,
+        )
+        self.started_at = time.monotonic()
+
+
+class Supervisor:
+    def __init__(self, services: list[ServiceProcess]) -> None:
+        self.services = services
+        self.stopping = False
+
+    def start(self) -> None:
+        for service in self.services:
+            service.start()
+
+    def request_stop(self, signum: int, frame: object) -> None:
+        self.stopping = True
+
+    def watch(self, log: Callable[[str], None]) -> None:
+        signal.signal(signal.SIGTERM, self.request_stop)
+        signal.signal(signal.SIGINT, self.request_stop)
+        while not self.stopping:
+            for service in self.services:
+                assert service.process is not None
+                code = service.process.poll()
+                if code is not None and not self.stopping:
+                    log(f"service {service.name} exited with code {code}; restarting it")
+                    time.sleep(RESTART_DELAY)
+                    service.restarts += 1
+                    service.start()
+            time.sleep(0.5)
+        self.stop()
+
+    def stop(self) -> None:
+        for service in self.services:
+            if service.process and service.process.poll() is None:
+                service.process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + GRACE_PERIOD
+        for service in self.services:
+            if service.process is None:
+                continue
+            try:
+                service.process.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                service.process.kill()
+                service.process.wait()
+
+
+def service_env(base: dict[str, str], **overrides: str) -> dict[str, str]:
+    env = dict(base)
+    env.update(overrides)
+    return env

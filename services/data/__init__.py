@@ -1,0 +1,1 @@
+"""The data service: the only owner of Atlas's PostgreSQL database."""

@@ -1,0 +1,359 @@
+"""Boxes, their versions and providers: creation, changes and the release lifecycle.
+
+A version goes unreleased → active → revoked and never back; releasing
+needs at least one provider with a file.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from schemas import requests as bodies
+from schemas.events import BoxEvent, ProviderEvent, VersionEvent
+from schemas.fields import DEFAULT_ARCHITECTURE
+from schemas.validation import validate as parse
+from services.toolkit.errors import NotFound, Unprocessable
+
+from . import access
+from .access import Level
+from .database import UnitOfWork
+from .models import Box, Provider, ProviderState, Version, VersionStatus, utcnow
+from .serialize import Urls, box_dict, metadata_dict, provider_dict, version_dict
+
+
+def box_event(box: Box) -> dict[str, Any]:
+    return BoxEvent(
+        tag=f"{box.account.username}/{box.name}",
+        username=box.account.username,
+        name=box.name,
+        private=box.private,
+    ).model_dump()
+
+
+def version_event(version: Version) -> dict[str, Any]:
+    return VersionEvent(**box_event(version.box), version=version.version).model_dump()
+
+
+def provider_event(provider: Provider) -> dict[str, Any]:
+    artifact = provider.artifact
+    return ProviderEvent(
+        **version_event(provider.version),
+        provider=provider.name,
+        architecture=provider.architecture,
+        sha256=artifact.sha256 if artifact else None,
+        size=artifact.size if artifact else None,
+    ).model_dump()
+
+
+# Boxes
+
+
+def create_box(unit: UnitOfWork, urls: Urls, actor: access.Actor, fields: dict[str, Any]) -> dict:
+    request = parse(bodies.BoxCreate, fields)
+    session = unit.session
+    account = access.require_account(session, request.username)
+    access.check_level(session, actor, account, Level.MANAGE)
+    box = Box(
+        account=account,
+        name=request.name,
+        short_description=request.short_description,
+        description=request.description,
+        private=request.is_private,
+    )
+    session.add(box)
+    try:
+        session.flush()
+    except IntegrityError as exc:
+        raise Unprocessable(f"box {account.username}/{request.name} already exists") from exc
+    unit.emit("box.created", box_event(box))
+    return box_dict(urls, box)
+
+
+def get_box(session: Session, urls: Urls, actor: access.Actor, username: str, name: str) -> dict:
+    return box_dict(urls, access.require_box(session, actor, username, name))
+
+
+def update_box(
+    unit: UnitOfWork, urls: Urls, actor: access.Actor, username: str, name: str, fields: dict
+) -> dict:
+    request = parse(bodies.BoxUpdate, fields)
+    box = access.require_box(unit.session, actor, username, name, Level.MANAGE)
+    if request.name is not None:
+        box.name = request.name
+    if request.short_description is not None:
+        box.short_description = request.short_description
+    if request.description is not None:
+        box.description = request.description
+    if request.is_private is not None:
+        box.private = request.is_private
+    try:
+        unit.session.flush()
+    except IntegrityError as exc:
+        raise Unprocessable(f"box {username}/{request.name} already exists") from exc
+    unit.emit("box.updated", box_event(box))
+    return box_dict(urls, box)
+
+
+def delete_box(unit: UnitOfWork, urls: Urls, actor: access.Actor, username: str, name: str) -> dict:
+    box = access.require_box(unit.session, actor, username, name, Level.MANAGE)
+    result = box_dict(urls, box)
+    unit.emit("box.deleted", box_event(box))
+    unit.session.delete(box)
+    return result
+
+
+# Versions
+
+
+def create_version(
+    unit: UnitOfWork, urls: Urls, actor: access.Actor, username: str, name: str, fields: dict
+) -> dict:
+    request = parse(bodies.VersionCreate, fields)
+    box = access.require_box(unit.session, actor, username, name, Level.PUBLISH)
+    version = Version(box=box, version=request.version, description=request.description)
+    unit.session.add(version)
+    try:
+        unit.session.flush()
+    except IntegrityError as exc:
+        raise Unprocessable(
+            f"version {request.version} of box {box.account.username}/{box.name} already exists"
+        ) from exc
+    box.updated_at = utcnow()
+    unit.emit("version.created", version_event(version))
+    return version_dict(urls, box, version)
+
+
+def get_version(
+    session: Session, urls: Urls, actor: access.Actor, username: str, name: str, version: str
+) -> dict:
+    found = access.require_version(session, actor, username, name, version, Level.READ)
+    return version_dict(urls, found.box, found)
+
+
+def update_version(
+    unit: UnitOfWork,
+    urls: Urls,
+    actor: access.Actor,
+    username: str,
+    name: str,
+    version: str,
+    fields: dict,
+) -> dict:
+    request = parse(bodies.VersionUpdate, fields)
+    found = access.require_version(unit.session, actor, username, name, version, Level.PUBLISH)
+    if request.version is not None and request.version != found.version:
+        if found.status != VersionStatus.UNRELEASED:
+            raise Unprocessable(
+                f"version {found.version} is {found.status.value}; only an "
+                "unreleased version can be renumbered"
+            )
+        found.version = request.version
+    if request.description is not None:
+        found.description = request.description
+    try:
+        unit.session.flush()
+    except IntegrityError as exc:
+        raise Unprocessable(f"version {request.version} already exists") from exc
+    return version_dict(urls, found.box, found)
+
+
+def delete_version(
+    unit: UnitOfWork, urls: Urls, actor: access.Actor, username: str, name: str, version: str
+) -> dict:
+    found = access.require_version(unit.session, actor, username, name, version, Level.PUBLISH)
+    result = version_dict(urls, found.box, found)
+    unit.emit("version.deleted", version_event(found))
+    unit.session.delete(found)
+    return result
+
+
+def release_version(
+    unit: UnitOfWork, urls: Urls, actor: access.Actor, username: str, name: str, version: str
+) -> dict:
+    found = access.require_version(unit.session, actor, username, name, version, Level.PUBLISH)
+    if found.status == VersionStatus.ACTIVE:
+        raise Unprocessable(f"version {found.version} is already released")
+    if found.status == VersionStatus.REVOKED:
+        raise Unprocessable(f"version {found.version} was revoked and cannot be released again")
+    if not any(p.state == ProviderState.UPLOADED for p in found.providers):
+        raise Unprocessable(
+            f"version {found.version} has no provider with a box file; create a provider "
+            "and upload its box before releasing"
+        )
+    found.status = VersionStatus.ACTIVE
+    found.released_at = utcnow()
+    found.box.updated_at = found.released_at
+    unit.emit("version.released", version_event(found))
+    return version_dict(urls, found.box, found)
+
+
+def revoke_version(
+    unit: UnitOfWork, urls: Urls, actor: access.Actor, username: str, name: str, version: str
+) -> dict:
+    found = access.require_version(unit.session, actor, username, name, version, Level.PUBLISH)
+    if found.status != VersionStatus.ACTIVE:
+        raise Unprocessable(
+            f"version {found.version} is {found.status.value}; only a released version "
+            "can be revoked"
+        )
+    found.status = VersionStatus.REVOKED
+    found.revoked_at = utcnow()
+    found.box.updated_at = found.revoked_at
+    unit.emit("version.revoked", version_event(found))
+    return version_dict(urls, found.box, found)
+
+
+# Providers
+
+
+def find_provider(version: Version, name: str, architecture: str | None) -> Provider:
+    """Return the version's provider ``name``, on ``architecture`` or the default one."""
+    candidates = [p for p in version.providers if p.name == name]
+    if architecture is not None:
+        candidates = [p for p in candidates if p.architecture == architecture]
+    elif len(candidates) > 1:
+        candidates = [p for p in candidates if p.default_architecture] or candidates[:1]
+    if not candidates:
+        on = f" on {architecture}" if architecture else ""
+        raise NotFound(f"provider {name}{on} of version {version.version} not found")
+    return candidates[0]
+
+
+def require_provider(
+    session: Session,
+    actor: access.Actor,
+    username: str,
+    name: str,
+    version: str,
+    provider: str,
+    architecture: str | None,
+    needed: Level,
+) -> Provider:
+    found = access.require_version(session, actor, username, name, version, needed)
+    return find_provider(found, provider, architecture)
+
+
+def _apply_provider_fields(provider: Provider, request: bodies.ProviderFields) -> None:
+    if request.checksum_type is not None:
+        provider.checksum_type = request.checksum_type
+        provider.checksum = (request.checksum or "").lower()
+    if request.url is not None:
+        provider.original_url = request.url
+        provider.artifact_sha256 = None
+        provider.state = ProviderState.UPLOADED
+    if request.default_architecture is not None:
+        provider.default_architecture = request.default_architecture
+
+
+def create_provider(
+    unit: UnitOfWork,
+    urls: Urls,
+    actor: access.Actor,
+    username: str,
+    name: str,
+    version: str,
+    fields: dict,
+) -> dict:
+    request = parse(bodies.ProviderCreate, fields)
+    found = access.require_version(unit.session, actor, username, name, version, Level.PUBLISH)
+    if found.status == VersionStatus.REVOKED:
+        raise Unprocessable(f"version {found.version} was revoked; providers cannot be added")
+    architecture = request.architecture or DEFAULT_ARCHITECTURE
+    provider = Provider(
+        version=found,
+        name=request.name,
+        architecture=architecture,
+        default_architecture=True,
+        state=ProviderState.PENDING,
+    )
+    _apply_provider_fields(provider, request)
+    if request.default_architecture is None:
+        # The first architecture of a provider is its default until told otherwise.
+        provider.default_architecture = not any(
+            p.name == request.name and p is not provider for p in found.providers
+        )
+    unit.session.add(provider)
+    try:
+        unit.session.flush()
+    except IntegrityError as exc:
+        raise Unprocessable(
+            f"provider {request.name} on {architecture} already exists for version {found.version}"
+        ) from exc
+    unit.emit("provider.created", provider_event(provider))
+    return provider_dict(urls, found.box, found, provider)
+
+
+def get_provider(
+    session: Session,
+    urls: Urls,
+    actor: access.Actor,
+    username: str,
+    name: str,
+    version: str,
+    provider: str,
+    architecture: str | None,
+) -> dict:
+    found = require_provider(
+        session, actor, username, name, version, provider, architecture, Level.READ
+    )
+    return provider_dict(urls, found.version.box, found.version, found)
+
+
+def update_provider(
+    unit: UnitOfWork,
+    urls: Urls,
+    actor: access.Actor,
+    username: str,
+    name: str,
+    version: str,
+    provider: str,
+    architecture: str | None,
+    fields: dict,
+) -> dict:
+    request = parse(bodies.ProviderUpdate, fields)
+    found = require_provider(
+        unit.session, actor, username, name, version, provider, architecture, Level.PUBLISH
+    )
+    if request.name is not None:
+        found.name = request.name
+    if request.architecture is not None:
+        found.architecture = request.architecture
+    _apply_provider_fields(found, request)
+    try:
+        unit.session.flush()
+    except IntegrityError as exc:
+        raise Unprocessable(
+            f"provider {found.name} on {found.architecture} already exists"
+        ) from exc
+    return provider_dict(urls, found.version.box, found.version, found)
+
+
+def delete_provider(
+    unit: UnitOfWork,
+    urls: Urls,
+    actor: access.Actor,
+    username: str,
+    name: str,
+    version: str,
+    provider: str,
+    architecture: str | None,
+) -> dict:
+    found = require_provider(
+        unit.session, actor, username, name, version, provider, architecture, Level.PUBLISH
+    )
+    result = provider_dict(urls, found.version.box, found.version, found)
+    unit.emit("provider.deleted", provider_event(found))
+    unit.session.delete(found)
+    return result
+
+
+# Metadata
+
+
+def box_metadata(
+    session: Session, urls: Urls, actor: access.Actor, username: str, name: str
+) -> dict:
+    return metadata_dict(urls, access.require_box(session, actor, username, name))

@@ -1,0 +1,266 @@
+"""SQLAlchemy models of everything Atlas stores.
+
+Users and organizations share one namespace, as on Vagrant Cloud, so both
+are rows of ``accounts`` told apart by ``kind``; boxes belong to an account.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Index,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+Timestamp = DateTime(timezone=True)
+
+
+class AccountKind(enum.StrEnum):
+    USER = "user"
+    ORGANIZATION = "organization"
+
+
+class Role(enum.StrEnum):
+    OWNER = "owner"
+    ADMIN = "admin"
+    MEMBER = "member"
+
+
+class VersionStatus(enum.StrEnum):
+    UNRELEASED = "unreleased"
+    ACTIVE = "active"
+    REVOKED = "revoked"
+
+
+class ProviderState(enum.StrEnum):
+    # No file yet: created, or the last upload failed.
+    PENDING = "pending"
+    # The file is stored (or the provider points at an external URL).
+    UPLOADED = "uploaded"
+
+
+class Account(Base):
+    __tablename__ = "accounts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[AccountKind] = mapped_column(
+        Enum(AccountKind, name="account_kind", values_callable=lambda e: [m.value for m in e])
+    )
+    username: Mapped[str] = mapped_column(String(64))
+    email: Mapped[str | None] = mapped_column(String(320))
+    # argon2id hash; organizations and token-only users have none.
+    password_hash: Mapped[str | None] = mapped_column(String(256))
+    profile_markdown: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(Timestamp, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(Timestamp, default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (
+        # Names are unique regardless of case, so "Acme" cannot shadow "acme".
+        Index("uq_accounts_username_lower", func.lower(username), unique=True),
+    )
+
+
+class Membership(Base):
+    __tablename__ = "memberships"
+
+    organization_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True
+    )
+    role: Mapped[Role] = mapped_column(
+        Enum(Role, name="membership_role", values_callable=lambda e: [m.value for m in e])
+    )
+    created_at: Mapped[dt.datetime] = mapped_column(Timestamp, default=utcnow)
+
+    user: Mapped[Account] = relationship(foreign_keys=[user_id])
+    organization: Mapped[Account] = relationship(foreign_keys=[organization_id])
+
+
+class Token(Base):
+    __tablename__ = "tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    # sha256 of the token; the token itself is shown once and never stored.
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    description: Mapped[str | None] = mapped_column(String(512))
+    created_at: Mapped[dt.datetime] = mapped_column(Timestamp, default=utcnow)
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
+
+    account: Mapped[Account] = relationship()
+
+
+class Box(Base):
+    __tablename__ = "boxes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(64))
+    short_description: Mapped[str | None] = mapped_column(String(512))
+    description: Mapped[str | None] = mapped_column(Text)
+    private: Mapped[bool] = mapped_column(Boolean, default=False)
+    downloads: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[dt.datetime] = mapped_column(Timestamp, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(Timestamp, default=utcnow, onupdate=utcnow)
+
+    account: Mapped[Account] = relationship()
+    versions: Mapped[list[Version]] = relationship(
+        back_populates="box", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+    __table_args__ = (
+        Index("uq_boxes_account_id_name_lower", account_id, func.lower(name), unique=True),
+    )
+
+
+class Version(Base):
+    __tablename__ = "versions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    box_id: Mapped[int] = mapped_column(ForeignKey("boxes.id", ondelete="CASCADE"))
+    version: Mapped[str] = mapped_column(String(64))
+    status: Mapped[VersionStatus] = mapped_column(
+        Enum(
+            VersionStatus,
+            name="version_status",
+            values_callable=lambda e: [m.value for m in e],
+        ),
+        default=VersionStatus.UNRELEASED,
+    )
+    description: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(Timestamp, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(Timestamp, default=utcnow, onupdate=utcnow)
+    released_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
+
+    box: Mapped[Box] = relationship(back_populates="versions")
+    providers: Mapped[list[Provider]] = relationship(
+        back_populates="version", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+    __table_args__ = (UniqueConstraint("box_id", "version"),)
+
+
+class Artifact(Base):
+    """A stored file, addressed by the sha256 of its content."""
+
+    __tablename__ = "artifacts"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[dt.datetime] = mapped_column(Timestamp, default=utcnow)
+
+
+class Provider(Base):
+    __tablename__ = "providers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("versions.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(32))
+    architecture: Mapped[str] = mapped_column(String(16))
+    default_architecture: Mapped[bool] = mapped_column(Boolean, default=True)
+    state: Mapped[ProviderState] = mapped_column(
+        Enum(
+            ProviderState,
+            name="provider_state",
+            values_callable=lambda e: [m.value for m in e],
+        ),
+        default=ProviderState.PENDING,
+    )
+    # An external download URL; hosted providers have none.
+    original_url: Mapped[str | None] = mapped_column(String(2048))
+    checksum: Mapped[str | None] = mapped_column(String(128))
+    checksum_type: Mapped[str | None] = mapped_column(String(16))
+    artifact_sha256: Mapped[str | None] = mapped_column(
+        ForeignKey("artifacts.sha256", ondelete="RESTRICT")
+    )
+    # Why the last upload was rejected, shown to the publisher.
+    last_error: Mapped[str | None] = mapped_column(Text)
+    downloads: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[dt.datetime] = mapped_column(Timestamp, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(Timestamp, default=utcnow, onupdate=utcnow)
+
+    version: Mapped[Version] = relationship(back_populates="providers")
+    artifact: Mapped[Artifact | None] = relationship()
+
+    __table_args__ = (UniqueConstraint("version_id", "name", "architecture"),)
+
+
+class UploadTarget(Base):
+    """A single-use, expiring permission to PUT one provider's file to binstore."""
+
+    __tablename__ = "upload_targets"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    provider_id: Mapped[int] = mapped_column(ForeignKey("providers.id", ondelete="CASCADE"))
+    # sha256 of the random part of the upload URL.
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    direct: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(Timestamp, default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(Timestamp)
+    # Set when binstore stored the file; the target cannot be used again.
+    completed_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
+    artifact_sha256: Mapped[str | None] = mapped_column(
+        ForeignKey("artifacts.sha256", ondelete="SET NULL")
+    )
+
+    provider: Mapped[Provider] = relationship()
+
+
+class OutboxEvent(Base):
+    """An event written in the transaction that caused it, published after commit.
+
+    A relay republishes rows left unpublished by a crash between the commit
+    and the publish, so subscribers may see an event twice but never miss one.
+    """
+
+    __tablename__ = "outbox_events"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    event_type: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    created_at: Mapped[dt.datetime] = mapped_column(Timestamp, default=utcnow)
+    published_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
+
+    __table_args__ = (
+        Index(
+            "ix_outbox_events_unpublished",
+            "id",
+            postgresql_where=published_at.is_(None),
+        ),
+        CheckConstraint("event_type <> ''", name="event_type_not_empty"),
+    )

@@ -1,0 +1,170 @@
+"""Turn stored rows into the objects the Vagrant Cloud API returns.
+
+The field sets match Vagrant Cloud's exactly: ruby-vagrant-cloud rejects
+unknown keys in some responses and decides that an object exists from
+``created_at``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any
+from urllib.parse import quote
+
+from markdown_it import MarkdownIt
+
+from .models import Account, Box, Provider, ProviderState, Version, VersionStatus
+
+# Raw HTML in descriptions is escaped, not passed through, so a description
+# cannot inject script into pages that show it.
+_markdown = MarkdownIt("commonmark", {"html": False, "linkify": False})
+
+
+def timestamp(value: dt.datetime | None) -> str | None:
+    if value is None:
+        return None
+    return value.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def render_markdown(text: str | None) -> str:
+    return _markdown.render(text) if text else ""
+
+
+def version_key(version: str) -> tuple[tuple[int, ...], int, str]:
+    """Sort key that orders versions as Vagrant does: numerically, pre-releases first."""
+    number, _, pre = version.partition("-")
+    parts = tuple(int(part) for part in re.findall(r"\d+", number))
+    return (parts, 0 if pre else 1, pre)
+
+
+class Urls:
+    """Public URLs of API objects, built from the gateway's public URL."""
+
+    def __init__(self, public_url: str) -> None:
+        self.base = public_url.rstrip("/")
+
+    def version_path(self, box: Box, version: Version) -> str:
+        return (
+            f"{self.base}/api/v1/box/{quote(box.account.username)}/{quote(box.name)}"
+            f"/version/{quote(version.version)}"
+        )
+
+    def download(self, box: Box, version: Version, provider: Provider) -> str:
+        return (
+            f"{self.base}/{quote(box.account.username)}/boxes/{quote(box.name)}"
+            f"/versions/{quote(version.version)}/providers/{quote(provider.name)}"
+            f"/{quote(provider.architecture)}/vagrant.box"
+        )
+
+
+def provider_dict(urls: Urls, box: Box, version: Version, provider: Provider) -> dict[str, Any]:
+    hosted = provider.original_url is None
+    has_file = provider.state == ProviderState.UPLOADED
+    return {
+        "name": provider.name,
+        "architecture": provider.architecture,
+        "default_architecture": provider.default_architecture,
+        "hosted": hosted,
+        "hosted_token": None,
+        "original_url": provider.original_url,
+        "download_url": urls.download(box, version, provider) if has_file else None,
+        "checksum": provider.checksum,
+        "checksum_type": provider.checksum_type,
+        "created_at": timestamp(provider.created_at),
+        "updated_at": timestamp(provider.updated_at),
+    }
+
+
+def version_dict(urls: Urls, box: Box, version: Version) -> dict[str, Any]:
+    path = urls.version_path(box, version)
+    return {
+        "version": version.version,
+        "number": version.version,
+        "status": version.status.value,
+        "description_html": render_markdown(version.description),
+        "description_markdown": version.description or "",
+        "release_url": f"{path}/release",
+        "revoke_url": f"{path}/revoke",
+        "providers": [
+            provider_dict(urls, box, version, provider)
+            for provider in sorted(version.providers, key=lambda p: (p.name, p.architecture))
+        ],
+        "created_at": timestamp(version.created_at),
+        "updated_at": timestamp(version.updated_at),
+    }
+
+
+def sorted_versions(box: Box) -> list[Version]:
+    return sorted(box.versions, key=lambda v: version_key(v.version), reverse=True)
+
+
+def current_version(box: Box) -> Version | None:
+    active = [v for v in sorted_versions(box) if v.status == VersionStatus.ACTIVE]
+    return active[0] if active else None
+
+
+def box_dict(urls: Urls, box: Box, with_versions: bool = True) -> dict[str, Any]:
+    current = current_version(box)
+    result: dict[str, Any] = {
+        "tag": f"{box.account.username}/{box.name}",
+        "name": box.name,
+        "username": box.account.username,
+        "short_description": box.short_description or "",
+        "description_markdown": box.description or "",
+        "description_html": render_markdown(box.description),
+        "private": box.private,
+        "downloads": box.downloads,
+        "created_at": timestamp(box.created_at),
+        "updated_at": timestamp(box.updated_at),
+        "current_version": version_dict(urls, box, current) if current else None,
+    }
+    if with_versions:
+        result["versions"] = [version_dict(urls, box, v) for v in sorted_versions(box)]
+    return result
+
+
+def account_dict(urls: Urls, account: Account, boxes: list[Box]) -> dict[str, Any]:
+    return {
+        "username": account.username,
+        "avatar_url": None,
+        "profile_html": render_markdown(account.profile_markdown),
+        "profile_markdown": account.profile_markdown or "",
+        "boxes": [box_dict(urls, box) for box in boxes],
+    }
+
+
+def metadata_dict(urls: Urls, box: Box) -> dict[str, Any]:
+    """Build the box catalog that ``vagrant box add`` reads: released versions only."""
+    versions = []
+    for version in sorted_versions(box):
+        if version.status != VersionStatus.ACTIVE:
+            continue
+        providers = [
+            {
+                "name": p.name,
+                "url": p.original_url or urls.download(box, version, p),
+                "checksum": p.checksum,
+                "checksum_type": p.checksum_type,
+                "architecture": p.architecture,
+                "default_architecture": p.default_architecture,
+            }
+            for p in sorted(version.providers, key=lambda p: (p.name, p.architecture))
+            if p.state == ProviderState.UPLOADED
+        ]
+        if providers:
+            versions.append(
+                {
+                    "version": version.version,
+                    "status": version.status.value,
+                    "description_html": render_markdown(version.description),
+                    "description_markdown": version.description or "",
+                    "providers": providers,
+                }
+            )
+    return {
+        "name": f"{box.account.username}/{box.name}",
+        "description": box.short_description or "",
+        "short_description": box.short_description or "",
+        "versions": versions,
+    }

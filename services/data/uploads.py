@@ -1,0 +1,166 @@
+"""Upload targets for binstore and authorization of downloads.
+
+The gateway asks for an upload target; the client PUTs the file to
+binstore with the target's token; binstore asks here what checksum to
+expect and reports the stored blob, which this module attaches to the
+provider. A target is single-use and expires.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from services.toolkit.crypto import hash_token, new_token
+from services.toolkit.errors import NotFound, Unprocessable
+
+from . import access
+from .access import Level
+from .boxes import provider_event, require_provider
+from .database import UnitOfWork
+from .models import (
+    Artifact,
+    Box,
+    Provider,
+    ProviderState,
+    UploadTarget,
+    VersionStatus,
+    utcnow,
+)
+from .serialize import Urls, provider_dict
+
+
+def create_upload_target(
+    unit: UnitOfWork,
+    actor: access.Actor,
+    username: str,
+    name: str,
+    version: str,
+    provider: str,
+    architecture: str | None,
+    direct: bool,
+    ttl: float,
+) -> dict[str, Any]:
+    found = require_provider(
+        unit.session, actor, username, name, version, provider, architecture, Level.PUBLISH
+    )
+    if found.version.status == VersionStatus.REVOKED:
+        raise Unprocessable(f"version {version} was revoked; its providers take no uploads")
+    token = new_token()
+    expires_at = utcnow() + dt.timedelta(seconds=ttl)
+    unit.session.add(
+        UploadTarget(
+            provider=found, token_hash=hash_token(token), direct=direct, expires_at=expires_at
+        )
+    )
+    return {"token": token, "expires_at": expires_at.isoformat()}
+
+
+def _usable_target(session: Session, token: str, lock: bool = False) -> UploadTarget:
+    query = select(UploadTarget).where(UploadTarget.token_hash == hash_token(token))
+    if lock:
+        query = query.with_for_update()
+    target = session.scalar(query)
+    if target is None or target.expires_at < utcnow():
+        raise NotFound("upload target not found or expired; request a new upload URL")
+    if target.completed_at is not None:
+        raise NotFound("upload target was already used; request a new upload URL")
+    return target
+
+
+def begin_upload(session: Session, token: str) -> dict[str, Any]:
+    """Return what binstore must check while it receives the file for ``token``."""
+    target = _usable_target(session, token)
+    provider = target.provider
+    return {
+        "provider_id": provider.id,
+        "checksum_type": provider.checksum_type,
+        "checksum": provider.checksum,
+    }
+
+
+def finish_upload(unit: UnitOfWork, token: str, sha256: str, size: int) -> dict[str, Any]:
+    """Attach the stored blob ``sha256`` to the target's provider and close the target."""
+    session = unit.session
+    target = _usable_target(session, token, lock=True)
+    session.execute(
+        insert(Artifact)
+        .values(sha256=sha256, size=size, created_at=utcnow())
+        .on_conflict_do_nothing()
+    )
+    provider = target.provider
+    provider.artifact_sha256 = sha256
+    provider.original_url = None
+    provider.state = ProviderState.UPLOADED
+    provider.last_error = None
+    if provider.checksum_type is None:
+        provider.checksum_type = "sha256"
+        provider.checksum = sha256
+    provider.updated_at = utcnow()
+    target.completed_at = utcnow()
+    target.artifact_sha256 = sha256
+    session.flush()
+    session.refresh(provider, ["artifact"])
+    unit.emit("provider.uploaded", provider_event(provider))
+    return {"provider_id": provider.id, "sha256": sha256, "size": size}
+
+
+def reject_upload(unit: UnitOfWork, token: str, reason: str) -> None:
+    """Record why an upload was refused; the target stays usable for another try."""
+    target = _usable_target(unit.session, token, lock=True)
+    target.provider.last_error = reason
+
+
+def complete_direct_upload(
+    unit: UnitOfWork, urls: Urls, actor: access.Actor, token: str
+) -> dict[str, Any]:
+    """Confirm a direct upload (the client's callback) and return the provider."""
+    target = unit.session.scalar(
+        select(UploadTarget).where(UploadTarget.token_hash == hash_token(token))
+    )
+    if target is None:
+        raise NotFound("upload not found; request a new upload URL")
+    provider = target.provider
+    box = provider.version.box
+    access.require_box(unit.session, actor, box.account.username, box.name, Level.PUBLISH)
+    if target.completed_at is None:
+        detail = f": {provider.last_error}" if provider.last_error else ""
+        raise Unprocessable(f"the box file was not received{detail}")
+    return provider_dict(urls, box, provider.version, provider)
+
+
+def authorize_download(
+    unit: UnitOfWork,
+    actor: access.Actor,
+    username: str,
+    name: str,
+    version: str,
+    provider: str,
+    architecture: str | None,
+) -> dict[str, Any]:
+    """Count a download and return the blob to serve or the external URL to redirect to."""
+    found: Provider = require_provider(
+        unit.session, actor, username, name, version, provider, architecture, Level.READ
+    )
+    if found.state != ProviderState.UPLOADED:
+        raise NotFound(f"provider {provider} of version {version} has no box file yet")
+    if (
+        found.version.status != VersionStatus.ACTIVE
+        and access.level_on(unit.session, actor, found.version.box.account) is None
+    ):
+        raise NotFound(f"version {version} of box {username}/{name} not found")
+    unit.session.execute(
+        update(Provider).where(Provider.id == found.id).values(downloads=Provider.downloads + 1)
+    )
+    unit.session.execute(
+        update(Box).where(Box.id == found.version.box_id).values(downloads=Box.downloads + 1)
+    )
+    if found.original_url is not None:
+        return {"url": found.original_url}
+    artifact = found.artifact
+    assert artifact is not None
+    return {"sha256": artifact.sha256, "size": artifact.size}

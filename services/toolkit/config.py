@@ -1,0 +1,117 @@
+"""Configuration keys, their defaults and the loader for ``config.yaml``.
+
+Every service reads its settings through the constants here, so a key is
+spelled in one place. ``config.yaml`` may use ``${VAR:default}`` to take a
+value from the environment.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+AMQP_URI = "AMQP_URI"
+DB_URIS = "DB_URIS"
+WEB_SERVER_ADDRESS = "WEB_SERVER_ADDRESS"
+
+# Key of the data service's database in DB_URIS, as nameko-sqlalchemy expects it.
+DATA_DB_KEY = "data:Base"
+
+# Settings of Atlas itself live under this key.
+ATLAS = "ATLAS"
+
+PUBLIC_URL = "public_url"
+BINSTORE_URL = "binstore_url"
+STORAGE_ROOT = "storage_root"
+SECRET_KEY = "secret_key"
+RPC_TIMEOUT = "rpc_timeout"
+UPLOAD_TARGET_TTL = "upload_target_ttl"
+DOWNLOAD_URL_TTL = "download_url_ttl"
+GATEWAY_ADDRESS = "gateway_address"
+BINSTORE_ADDRESS = "binstore_address"
+
+DEFAULTS: dict[str, Any] = {
+    PUBLIC_URL: "http://127.0.0.1:8000",
+    BINSTORE_URL: "http://127.0.0.1:8001",
+    STORAGE_ROOT: "var/blobs",
+    SECRET_KEY: "",
+    RPC_TIMEOUT: 10.0,  # seconds
+    UPLOAD_TARGET_TTL: 3600,  # seconds
+    DOWNLOAD_URL_TTL: 300,  # seconds
+    GATEWAY_ADDRESS: "127.0.0.1:8000",
+    BINSTORE_ADDRESS: "127.0.0.1:8001",
+}
+
+DEFAULT_CONFIG_PATH = Path(__file__).resolve().parents[2] / "config.yaml"
+
+_ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::([^}]*))?\}")
+
+
+class ConfigurationError(ValueError):
+    """A configuration value is missing or invalid."""
+
+
+def _expand(value: str) -> Any:
+    expanded = _ENV_REFERENCE.sub(lambda m: os.environ.get(m.group(1), m.group(2) or ""), value)
+    if expanded == value:
+        return value
+    # A whole-value reference takes the type YAML gives it ("10" is a number).
+    return yaml.safe_load(expanded) if expanded else expanded
+
+
+def _expand_tree(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {key: _expand_tree(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_expand_tree(value) for value in node]
+    if isinstance(node, str):
+        return _expand(node)
+    return node
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+    """Load the YAML configuration, expanding ``${VAR:default}`` references."""
+    config_path = Path(path or os.environ.get("ATLAS_CONFIG") or DEFAULT_CONFIG_PATH)
+    try:
+        with open(config_path, encoding="utf-8") as stream:
+            raw = yaml.safe_load(stream) or {}
+    except FileNotFoundError as exc:
+        raise ConfigurationError(
+            f"configuration file {config_path} not found; set ATLAS_CONFIG to its path"
+        ) from exc
+    config = _expand_tree(raw)
+    config.setdefault(ATLAS, {})
+    return config
+
+
+def setting(config: dict[str, Any], key: str) -> Any:
+    """Return the Atlas setting ``key``, or its default when the file leaves it out."""
+    value = config.get(ATLAS, {}).get(key)
+    if value is None or value == "":
+        value = DEFAULTS[key]
+    return value
+
+
+def database_url(config: dict[str, Any]) -> str:
+    try:
+        return str(config[DB_URIS][DATA_DB_KEY])
+    except KeyError as exc:
+        raise ConfigurationError(f"{DB_URIS} must contain the key {DATA_DB_KEY!r}") from exc
+
+
+def secret_key(config: dict[str, Any]) -> bytes:
+    """Return the key that signs download and upload URLs.
+
+    The gateway, data and binstore must share it; ``atlas up`` generates one
+    under ``var/`` when the configuration leaves it empty.
+    """
+    key = setting(config, SECRET_KEY)
+    if not key:
+        raise ConfigurationError(
+            "ATLAS.secret_key is empty; set ATLAS_SECRET_KEY to a long random string"
+        )
+    return str(key).encode()

@@ -1,0 +1,67 @@
+"""An RPC proxy whose calls fail after a timeout instead of waiting forever.
+
+nameko's own ``RpcProxy`` waits for a reply with no limit, so a call to a
+service that is down hangs the caller. ``TimedRpcProxy`` waits at most
+``ATLAS.rpc_timeout`` seconds and then raises ``ServiceUnavailable``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import eventlet
+from nameko.exceptions import UnknownService
+from nameko.rpc import MethodProxy, RpcProxy, ServiceProxy
+
+from services.toolkit import config as cfg
+from services.toolkit.errors import ServiceUnavailable
+
+
+class TimedMethodProxy(MethodProxy):
+    def __init__(self, *args: Any, timeout: float, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.timeout = timeout
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            reply = self._call(*args, **kwargs)
+        except UnknownService as exc:
+            raise ServiceUnavailable(f"service {self.service_name} is not running") from exc
+        try:
+            with eventlet.Timeout(self.timeout):
+                return reply.result()
+        except eventlet.Timeout as exc:
+            raise ServiceUnavailable(
+                f"service {self.service_name} did not answer {self.method_name} "
+                f"within {self.timeout:g} seconds"
+            ) from exc
+
+
+class TimedServiceProxy(ServiceProxy):
+    def __init__(self, *args: Any, timeout: float, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.timeout = timeout
+
+    def __getattr__(self, name: str) -> TimedMethodProxy:
+        return TimedMethodProxy(
+            self.worker_ctx,
+            self.service_name,
+            name,
+            self.reply_listener,
+            timeout=self.timeout,
+            **self.options,
+        )
+
+
+class TimedRpcProxy(RpcProxy):
+    """Dependency that calls ``target_service`` with a bounded wait for each reply."""
+
+    def get_dependency(self, worker_ctx: Any) -> TimedServiceProxy:
+        timeout = float(cfg.setting(self.container.config, cfg.RPC_TIMEOUT))
+        return TimedServiceProxy(
+            worker_ctx,
+            self.target_service,
+            self.rpc_reply_listener,
+            timeout=timeout,
+            **self.options,
+        )

@@ -1,0 +1,72 @@
+"""Run one Atlas service in this process: ``python -m services.toolkit.runner NAME``.
+
+eventlet's monkey patching must happen before anything else imports the
+socket module, so this module applies it first; it also makes psycopg2
+cooperative. Keeping it here keeps eventlet out of the services' own code.
+"""
+
+from __future__ import annotations
+
+import eventlet
+
+eventlet.monkey_patch()
+
+import argparse  # noqa: E402
+import importlib  # noqa: E402
+import logging  # noqa: E402
+import logging.config  # noqa: E402
+import signal  # noqa: E402
+import sys  # noqa: E402
+from typing import Any  # noqa: E402
+
+from nameko.runners import ServiceRunner  # noqa: E402
+
+from services.toolkit.config import load_config  # noqa: E402
+
+log = logging.getLogger("atlas.runner")
+
+SERVICES = {
+    "data": "services.data.service:DataService",
+    "binstore": "services.binstore.service:BinstoreService",
+    "gateway": "gateway.service:GatewayService",
+}
+
+
+def import_service(name: str) -> Any:
+    module_name, _, class_name = SERVICES[name].partition(":")
+    return getattr(importlib.import_module(module_name), class_name)
+
+
+def run(names: list[str], config: dict[str, Any]) -> None:
+    runner = ServiceRunner(config)
+    for name in names:
+        runner.add_service(import_service(name))
+
+    def shutdown(signum: int, frame: Any) -> None:
+        # Signal handlers run outside the hub and must not block on it.
+        eventlet.spawn_n(runner.stop)
+
+    signal.signal(signal.SIGTERM, shutdown)
+    signal.signal(signal.SIGINT, shutdown)
+    runner.start()
+    log.info("started %s", ", ".join(names))
+    runner.wait()
+    log.info("stopped %s", ", ".join(names))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Run Atlas services in this process.")
+    parser.add_argument("services", nargs="+", choices=sorted(SERVICES), help="services to run")
+    parser.add_argument(
+        "--config", help="path of config.yaml (default: ATLAS_CONFIG or ./config.yaml)"
+    )
+    args = parser.parse_args(argv)
+    config = load_config(args.config)
+    if "LOGGING" in config:
+        logging.config.dictConfig(config["LOGGING"])
+    run(args.services, config)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
