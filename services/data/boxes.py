@@ -24,6 +24,18 @@ from .models import Box, Provider, ProviderState, Version, VersionStatus, utcnow
 from .serialize import Urls, box_dict, metadata_dict, provider_dict, version_dict
 
 
+def flush_unique(session: Session, message: str) -> None:
+    """Flush pending changes, raising ``Unprocessable(message)`` if a unique key clashes.
+
+    The message is built before the flush because a failed flush expires
+    every loaded object, and reading one afterwards raises.
+    """
+    try:
+        session.flush()
+    except IntegrityError as exc:
+        raise Unprocessable(message) from exc
+
+
 def box_event(box: Box) -> dict[str, Any]:
     return BoxEvent(
         tag=f"{box.account.username}/{box.name}",
@@ -64,10 +76,7 @@ def create_box(unit: UnitOfWork, urls: Urls, actor: access.Actor, fields: dict[s
         private=request.is_private,
     )
     session.add(box)
-    try:
-        session.flush()
-    except IntegrityError as exc:
-        raise Unprocessable(f"box {account.username}/{request.name} already exists") from exc
+    flush_unique(session, f"box {account.username}/{request.name} already exists")
     unit.emit("box.created", box_event(box))
     return box_dict(urls, box)
 
@@ -89,10 +98,7 @@ def update_box(
         box.description = request.description
     if request.is_private is not None:
         box.private = request.is_private
-    try:
-        unit.session.flush()
-    except IntegrityError as exc:
-        raise Unprocessable(f"box {username}/{request.name} already exists") from exc
+    flush_unique(unit.session, f"box {username}/{request.name} already exists")
     unit.emit("box.updated", box_event(box))
     return box_dict(urls, box)
 
@@ -113,14 +119,10 @@ def create_version(
 ) -> dict:
     request = parse(bodies.VersionCreate, fields)
     box = access.require_box(unit.session, actor, username, name, Level.PUBLISH)
+    clash = f"version {request.version} of box {box.account.username}/{box.name} already exists"
     version = Version(box=box, version=request.version, description=request.description)
     unit.session.add(version)
-    try:
-        unit.session.flush()
-    except IntegrityError as exc:
-        raise Unprocessable(
-            f"version {request.version} of box {box.account.username}/{box.name} already exists"
-        ) from exc
+    flush_unique(unit.session, clash)
     box.updated_at = utcnow()
     unit.emit("version.created", version_event(version))
     return version_dict(urls, box, version)
@@ -153,10 +155,7 @@ def update_version(
         found.version = request.version
     if request.description is not None:
         found.description = request.description
-    try:
-        unit.session.flush()
-    except IntegrityError as exc:
-        raise Unprocessable(f"version {request.version} already exists") from exc
+    flush_unique(unit.session, f"version {request.version} already exists")
     return version_dict(urls, found.box, found)
 
 
@@ -262,6 +261,9 @@ def create_provider(
     if found.status == VersionStatus.REVOKED:
         raise Unprocessable(f"version {found.version} was revoked; providers cannot be added")
     architecture = request.architecture or DEFAULT_ARCHITECTURE
+    clash = f"provider {request.name} on {architecture} already exists for version {found.version}"
+    # The first architecture of a provider is its default until told otherwise.
+    first_of_name = not any(p.name == request.name for p in found.providers)
     provider = Provider(
         version=found,
         name=request.name,
@@ -271,17 +273,9 @@ def create_provider(
     )
     _apply_provider_fields(provider, request)
     if request.default_architecture is None:
-        # The first architecture of a provider is its default until told otherwise.
-        provider.default_architecture = not any(
-            p.name == request.name and p is not provider for p in found.providers
-        )
+        provider.default_architecture = first_of_name
     unit.session.add(provider)
-    try:
-        unit.session.flush()
-    except IntegrityError as exc:
-        raise Unprocessable(
-            f"provider {request.name} on {architecture} already exists for version {found.version}"
-        ) from exc
+    flush_unique(unit.session, clash)
     unit.emit("provider.created", provider_event(provider))
     return provider_dict(urls, found.box, found, provider)
 

@@ -1,0 +1,80 @@
+"""A box published with ``vagrant cloud publish`` installs with ``vagrant box add``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from tests.boxes import build_box
+from tests.conftest import unique
+
+
+def test_publish_then_box_add(atlas_suite: Any, vagrant_factory: Any, tmp_path: Path) -> None:
+    username = unique("publisher")
+    organization = unique("org")
+    token = atlas_suite.create_user(username)
+    atlas_suite.atlas("orgs", "create", organization, "--owner", username)
+    box_file = tmp_path / "test.box"
+    box_file.write_bytes(build_box("libvirt", disk_bytes=256 * 1024))
+    publisher = vagrant_factory(token, "publisher")
+    consumer = vagrant_factory(None, "consumer")
+
+    whoami = publisher.run("cloud", "auth", "whoami")
+    publish = publisher.run(
+        "cloud",
+        "publish",
+        f"{organization}/base",
+        "1.0.0",
+        "libvirt",
+        str(box_file),
+        "--release",
+        "--force",
+    )
+    add = consumer.run("box", "add", f"{organization}/base")
+    listing = consumer.run("box", "list")
+
+    assert username in whoami.stdout
+    assert "Complete! Published" in publish.stdout
+    assert "Successfully added box" in add.stdout
+    assert f"{organization}/base (libvirt, 1.0.0)" in listing.stdout
+
+
+def test_cloud_box_commands(atlas_suite: Any, vagrant_factory: Any) -> None:
+    username = unique("maker")
+    token = atlas_suite.create_user(username)
+    vagrant = vagrant_factory(token)
+    tag = f"{username}/tools"
+
+    create = vagrant.run("cloud", "box", "create", tag, "--short-description", "Tool box")
+    update = vagrant.run("cloud", "box", "update", tag, "--short-description", "Better tools")
+    show = vagrant.run("cloud", "box", "show", tag)
+    version = vagrant.run("cloud", "version", "create", tag, "0.1.0")
+    provider = vagrant.run("cloud", "provider", "create", tag, "libvirt", "0.1.0")
+    stored_box = requests.get(f"{atlas_suite.api_url}/api/v1/box/{tag}", timeout=10).json()
+    delete = vagrant.run("cloud", "box", "delete", tag, "--force")
+    missing = vagrant.run("cloud", "box", "show", tag, check=False)
+
+    assert create.returncode == 0
+    assert update.returncode == 0
+    assert tag in show.stdout
+    assert stored_box["short_description"] == "Better tools"
+    assert version.returncode == 0
+    assert provider.returncode == 0
+    assert delete.returncode == 0
+    assert missing.returncode != 0
+
+
+def test_login_with_token_and_bad_token(atlas_suite: Any, vagrant_factory: Any) -> None:
+    username = unique("login")
+    token = atlas_suite.create_user(username)
+    vagrant = vagrant_factory()
+
+    good = vagrant.run("cloud", "auth", "login", "--token", token)
+    whoami = vagrant.run("cloud", "auth", "whoami")
+    bad = vagrant_factory("not-a-real-token", "bad").run("cloud", "auth", "whoami", check=False)
+
+    assert good.returncode == 0
+    assert username in whoami.stdout
+    assert bad.returncode != 0

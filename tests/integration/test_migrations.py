@@ -1,0 +1,37 @@
+"""Migrations build the schema the models describe, and undo it cleanly."""
+
+from __future__ import annotations
+
+import uuid
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import create_engine, inspect
+
+from alembic import command
+from services.cli.database import alembic_config
+from services.data.models import Base
+from tests.conftest import create_test_database, drop_test_database
+
+
+def test_migrations_match_models_and_downgrade() -> None:
+    name = f"atlas_migrations_{uuid.uuid4().hex[:8]}"
+    url = create_test_database(name)
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+
+        command.downgrade(alembic_config(url), "base")
+        with engine.connect() as connection:
+            tables_after_downgrade = set(inspect(connection).get_table_names())
+        command.upgrade(alembic_config(url), "head")
+        with engine.connect() as connection:
+            tables_after_upgrade = set(inspect(connection).get_table_names())
+    finally:
+        engine.dispose()
+        drop_test_database(name)
+
+    assert differences == []
+    assert tables_after_downgrade == {"alembic_version"}
+    assert set(Base.metadata.tables) <= tables_after_upgrade
