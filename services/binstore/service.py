@@ -18,7 +18,7 @@ from werkzeug.wrappers import Request, Response
 from werkzeug.wsgi import wrap_file
 
 from services.toolkit import config as cfg
-from services.toolkit.crypto import verify
+from services.toolkit.crypto import DOWNLOAD_PURPOSE, verify
 from services.toolkit.errors import NotFound, PermissionDenied, Unprocessable
 from services.toolkit.rpc import TimedRpcProxy
 from services.toolkit.web import api
@@ -26,8 +26,6 @@ from services.toolkit.web import api
 from .storage import CHUNK_SIZE, ChecksumMismatch, IncompleteUpload, LocalStorage
 
 log = logging.getLogger(__name__)
-
-DOWNLOAD_PURPOSE = "download"
 
 
 class Storage(DependencyProvider):

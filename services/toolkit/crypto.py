@@ -15,6 +15,9 @@ import time
 
 TOKEN_BYTES = 32
 
+# Purpose of the signed tokens in binstore download URLs.
+DOWNLOAD_PURPOSE = "download"
+
 
 def new_token() -> str:
     return secrets.token_urlsafe(TOKEN_BYTES)

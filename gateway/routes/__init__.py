@@ -1,0 +1,1 @@
+"""Route groups of the gateway, each a mixin of ``GatewayService``."""

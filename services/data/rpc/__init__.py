@@ -1,0 +1,1 @@
+"""The data service's RPC methods, one mixin per group of entities."""

@@ -1,0 +1,67 @@
+"""RPC methods for uploads to binstore and downloads from it."""
+
+from __future__ import annotations
+
+from nameko.rpc import rpc
+
+from services.toolkit import config as cfg
+
+from .. import uploads
+from ..access import Actor
+from .base import DataBase
+
+
+class UploadsRpc(DataBase):
+    @rpc
+    def create_upload_target(
+        self,
+        actor: Actor,
+        username: str,
+        name: str,
+        version: str,
+        provider: str,
+        architecture: str | None = None,
+        direct: bool = False,
+    ) -> dict:
+        """Return ``{"token", "expires_at"}``: the single-use token of a binstore upload URL."""
+        ttl = float(cfg.setting(self.config, cfg.UPLOAD_TARGET_TTL))
+        with self.db.transaction() as unit:
+            return uploads.create_upload_target(
+                unit, actor, username, name, version, provider, architecture, direct, ttl
+            )
+
+    @rpc
+    def begin_upload(self, token: str) -> dict:
+        with self.db.read() as session:
+            return uploads.begin_upload(session, token)
+
+    @rpc
+    def finish_upload(self, token: str, sha256: str, size: int) -> dict:
+        with self.db.transaction() as unit:
+            return uploads.finish_upload(unit, token, sha256, size)
+
+    @rpc
+    def reject_upload(self, token: str, reason: str) -> None:
+        with self.db.transaction() as unit:
+            uploads.reject_upload(unit, token, reason)
+
+    @rpc
+    def complete_direct_upload(self, actor: Actor, token: str) -> dict:
+        with self.db.transaction() as unit:
+            return uploads.complete_direct_upload(unit, self.urls, actor, token)
+
+    @rpc
+    def authorize_download(
+        self,
+        actor: Actor,
+        username: str,
+        name: str,
+        version: str,
+        provider: str,
+        architecture: str | None = None,
+    ) -> dict:
+        """Count a download; return ``{"sha256", "size"}`` for a hosted file or ``{"url"}``."""
+        with self.db.transaction() as unit:
+            return uploads.authorize_download(
+                unit, actor, username, name, version, provider, architecture
+            )
