@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from werkzeug.wrappers import Request, Response
 
 from services.toolkit import config as cfg
 from services.toolkit.crypto import DOWNLOAD_PURPOSE, sign
-from services.toolkit.web import api, json_response
+from services.toolkit.web import JSON_TYPE, api, json_response
 
 from .base import GatewayBase
 
@@ -21,6 +21,11 @@ DOWNLOAD = (
 class DownloadRoutes(GatewayBase):
     @api("GET", "/<username>/<name>")
     def box_metadata(self, request: Request, username: str, name: str) -> Any:
+        # A browser following a box's short URL gets its page; vagrant asks for JSON.
+        if request.accept_mimetypes.best_match([JSON_TYPE, "text/html"]) == "text/html":
+            return Response(
+                status=302, headers={"Location": f"/{quote(username)}/boxes/{quote(name)}"}
+            )
         metadata = self.data.box_metadata(self.actor(request), username, name)
         return json_response(metadata)
 

@@ -9,7 +9,7 @@ serves a stored file to holders of a signed, expiring token, with ``Range``,
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from nameko.dependency_providers import Config
@@ -23,6 +23,7 @@ from services.toolkit.errors import NotFound, PermissionDenied, Unprocessable
 from services.toolkit.rpc import TimedRpcProxy
 from services.toolkit.web import api
 
+from .browser import BrowserUploadRoutes
 from .storage import CHUNK_SIZE, ChecksumMismatch, IncompleteUpload, LocalStorage
 
 log = logging.getLogger(__name__)
@@ -47,7 +48,7 @@ def body_chunks(request: Request) -> Iterator[bytes]:
         yield chunk
 
 
-class BinstoreService:
+class BinstoreService(BrowserUploadRoutes):
     name = "binstore"
 
     data = TimedRpcProxy("data")
@@ -56,13 +57,17 @@ class BinstoreService:
 
     @api("PUT", "/uploads/<token>")
     def upload(self, request: Request, token: str) -> Any:
+        return self.receive(token, body_chunks(request), request.content_length)
+
+    def receive(self, token: str, chunks: Iterable[bytes], expected_size: int | None) -> dict:
+        """Store the file for upload target ``token`` and attach it to its provider."""
         expected = self.data.begin_upload(token)
         try:
             sha256, size = self.storage.store(
-                body_chunks(request),
+                chunks,
                 expected["checksum_type"],
                 expected["checksum"],
-                expected_size=request.content_length,
+                expected_size=expected_size,
             )
         except (ChecksumMismatch, IncompleteUpload) as exc:
             log.warning("upload for provider %s rejected: %s", expected["provider_id"], exc)

@@ -128,15 +128,21 @@ def issue_token(session: Session, username: str, description: str | None) -> dic
     return _token_dict(token, secret)
 
 
-def login(
-    session: Session, login_name: str, password: str, description: str | None
-) -> dict[str, Any]:
+def check_credentials(session: Session, login_name: str, password: str) -> Account:
+    """Return the user whose username and password these are; raise Unauthenticated if none."""
     account = access.find_account(session, login_name)
     if account is None or account.kind != AccountKind.USER:
         check_password(None, password)
         raise Unauthenticated("invalid username or password")
     if not check_password(account.password_hash, password):
         raise Unauthenticated("invalid username or password")
+    return account
+
+
+def login(
+    session: Session, login_name: str, password: str, description: str | None
+) -> dict[str, Any]:
+    account = check_credentials(session, login_name, password)
     return issue_token(session, account.username, description)
 
 

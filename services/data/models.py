@@ -124,6 +124,24 @@ class Token(Base):
     account: Mapped[Account] = relationship()
 
 
+class WebSession(Base):
+    """A browser's signed-in session; the cookie carries the secret, this row its hash."""
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), index=True
+    )
+    # sha256 of the cookie's secret, as for API tokens.
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(Timestamp, default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(Timestamp)
+    last_seen_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
+
+    account: Mapped[Account] = relationship()
+
+
 class Box(Base):
     __tablename__ = "boxes"
 

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from .rpc.accounts import AccountsRpc
 from .rpc.boxes import BoxesRpc
+from .rpc.pages import PagesRpc
+from .rpc.sessions import SessionsRpc
 from .rpc.uploads import UploadsRpc
 
 
-class DataService(AccountsRpc, BoxesRpc, UploadsRpc):
+class DataService(AccountsRpc, BoxesRpc, UploadsRpc, SessionsRpc, PagesRpc):
     name = "data"

@@ -17,6 +17,9 @@ TOKEN_BYTES = 32
 
 # Purpose of the signed tokens in binstore download URLs.
 DOWNLOAD_PURPOSE = "download"
+# Purpose of the signature on an upload's error message that binstore sends
+# back to the gateway's upload page, so the page shows only messages binstore wrote.
+UPLOAD_ERROR_PURPOSE = "upload-error"
 
 
 def new_token() -> str:

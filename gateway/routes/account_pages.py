@@ -1,0 +1,70 @@
+"""Pages for signing in and out and for managing API tokens."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from werkzeug.wrappers import Request, Response
+
+from services.toolkit.errors import Unauthenticated
+
+from ..web.base import PageBase, page
+from ..web.security import Visitor, local_path
+
+MAX_LOGIN_LENGTH = 256
+MAX_PASSWORD_LENGTH = 1024
+
+
+class AccountPageRoutes(PageBase):
+    @page("GET", "/-/sign-in")
+    def sign_in_page(self, request: Request, visitor: Visitor) -> Response:
+        next_path = local_path(request.args.get("next"))
+        if visitor.actor is not None:
+            return self.redirect(visitor, next_path)
+        return self.render(request, visitor, "sign_in.html", next_path=next_path, login="")
+
+    @page("POST", "/-/sign-in")
+    def submit_sign_in(self, request: Request, visitor: Visitor) -> Response:
+        form = self.form(request, visitor)
+        login = form.get("login", "").strip()[:MAX_LOGIN_LENGTH]
+        password = form.get("password", "")[:MAX_PASSWORD_LENGTH]
+        next_path = local_path(form.get("next"))
+        try:
+            started = self.data.start_session(login, password)
+        except Unauthenticated:
+            return self.render(
+                request,
+                visitor,
+                "sign_in.html",
+                status=401,
+                error="Invalid username or password.",
+                next_path=next_path,
+                login=login,
+            )
+        expires_at = dt.datetime.fromisoformat(started["expires_at"].replace("Z", "+00:00"))
+        max_age = int((expires_at - dt.datetime.now(dt.UTC)).total_seconds())
+        response = self.redirect(visitor, next_path)
+        self.start_session_cookie(response, started["session"], max_age)
+        return response
+
+    @page("POST", "/-/sign-out")
+    def submit_sign_out(self, request: Request, visitor: Visitor) -> Response:
+        self.form(request, visitor)
+        if visitor.session is not None:
+            self.data.end_session(visitor.session)
+            visitor.session_is_stale = True
+        return self.redirect(visitor, "/")
+
+    @page("GET", "/-/tokens")
+    def tokens_page(self, request: Request, visitor: Visitor) -> Response:
+        self.require_visitor(request, visitor)
+        return self.render(request, visitor, "tokens.html", created=None)
+
+    @page("POST", "/-/tokens")
+    def submit_token(self, request: Request, visitor: Visitor) -> Response:
+        actor = self.require_visitor(request, visitor)
+        form = self.form(request, visitor)
+        description = form.get("description", "").strip() or "created on the tokens page"
+        # The session proves who this is, as a password would for POST /authenticate.
+        created = self.data.issue_token(actor["username"], description[:512])
+        return self.render(request, visitor, "tokens.html", created=created)

@@ -1,0 +1,33 @@
+"""RPC methods for the browser sessions of the web pages."""
+
+from __future__ import annotations
+
+from nameko.rpc import rpc
+
+from services.toolkit import config as cfg
+
+from .. import sessions
+from .base import DataBase
+
+
+class SessionsRpc(DataBase):
+    @rpc
+    def start_session(self, login: str, password: str) -> dict:
+        """Open a session; return ``{"session", "expires_at", "user"}``.
+
+        Only the hash of the ``session`` secret is stored, so it is returned this once.
+        """
+        ttl = float(cfg.setting(self.config, cfg.SESSION_TTL))
+        with self.db.transaction() as unit:
+            return sessions.start_session(unit.session, login, password, ttl)
+
+    @rpc
+    def resume_session(self, session: str) -> dict:
+        """Return ``{"actor", "expires_at"}`` for a live session; raise Unauthenticated."""
+        with self.db.transaction() as unit:
+            return sessions.resume_session(unit.session, session)
+
+    @rpc
+    def end_session(self, session: str) -> None:
+        with self.db.transaction() as unit:
+            sessions.end_session(unit.session, session)

@@ -1,0 +1,299 @@
+"""The web pages over plain HTTP: sessions, CSRF checks, access rules and the upload form."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+
+from tests.boxes import build_box, sha256
+from tests.conftest import Client, Suite, unique
+from tests.pages import PageVisitor, make_person
+
+
+@pytest.fixture
+def person(data_rpc: Any) -> str:
+    return make_person(data_rpc)
+
+
+@pytest.fixture
+def visitor(suite: Suite) -> PageVisitor:
+    return PageVisitor(suite.api_url)
+
+
+def api_client(suite: Suite, data_rpc: Any, username: str) -> Client:
+    token = data_rpc.issue_token(username, "test")["token"]
+    return Client(suite.api_url, username, token)
+
+
+def test_sign_in_sets_session_and_sign_out_ends_it(visitor: PageVisitor, person: str) -> None:
+    response = visitor.sign_in(person)
+    cookie = visitor.http.cookies.get("atlas_session")
+
+    assert response.headers["Location"] == "/"
+    assert person in visitor.get("/-/tokens").text
+
+    token_page = visitor.get("/-/tokens").text
+    visitor.post(
+        "/-/sign-out",
+        data={"csrf_token": re.search(r'name="csrf_token" value="([^"]+)"', token_page).group(1)},
+        allow_redirects=False,
+    )
+    replay = PageVisitor(visitor.base_url)
+    replay.http.cookies.set("atlas_session", cookie)
+
+    signed_out = replay.get("/-/tokens", allow_redirects=False)
+    assert signed_out.status_code == 303
+    assert signed_out.headers["Location"].startswith("/-/sign-in?next=")
+
+
+def test_sign_in_with_wrong_password_is_refused(visitor: PageVisitor, person: str) -> None:
+    response = visitor.submit(
+        "/-/sign-in", "/-/sign-in", {"login": person, "password": "not the password"}
+    )
+
+    assert response.status_code == 401
+    assert "Invalid username or password." in response.text
+    assert "atlas_session" not in visitor.http.cookies
+
+
+def test_sign_in_never_redirects_to_another_host(visitor: PageVisitor, person: str) -> None:
+    for target in ("//evil.example/", "/\\evil.example/", "https://evil.example/"):
+        response = visitor.submit(
+            "/-/sign-in",
+            "/-/sign-in",
+            {"login": person, "password": "correct horse battery", "next": target},
+        )
+        assert response.headers["Location"] == "/", target
+
+
+def test_form_without_csrf_token_is_refused(
+    visitor: PageVisitor, person: str, suite: Suite
+) -> None:
+    visitor.sign_in(person)
+    name = unique("box")
+
+    response = visitor.post("/-/new", data={"username": person, "name": name})
+
+    assert response.status_code == 403
+    assert "security token is missing or expired" in response.text
+    assert (
+        requests.get(f"{suite.api_url}/api/v1/box/{person}/{name}", timeout=10).status_code == 404
+    )
+
+
+def test_csrf_token_of_another_browser_is_refused(
+    visitor: PageVisitor, person: str, suite: Suite
+) -> None:
+    visitor.sign_in(person)
+    other = PageVisitor(suite.api_url)
+    foreign_token = re.search(
+        r'name="csrf_token" value="([^"]+)"', other.get("/-/sign-in").text
+    ).group(1)
+
+    response = visitor.post(
+        "/-/new", data={"csrf_token": foreign_token, "username": person, "name": unique("box")}
+    )
+
+    assert response.status_code == 403
+
+
+def test_pages_send_a_content_security_policy(visitor: PageVisitor) -> None:
+    response = visitor.get("/-/sign-in")
+
+    assert response.headers["Content-Type"].startswith("text/html")
+    assert "script-src 'self'" in response.headers["Content-Security-Policy"]
+    assert response.headers["X-Frame-Options"] == "DENY"
+
+
+def test_static_files_are_served_with_their_type(visitor: PageVisitor) -> None:
+    html = visitor.get("/-/sign-in").text
+    stylesheet = re.search(r'href="(/-/static/atlas\.css\?v=\w+)"', html).group(1)
+
+    response = visitor.get(stylesheet)
+
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("text/css")
+    assert "immutable" in response.headers["Cache-Control"]
+    assert visitor.get("/-/static/../service.py").status_code == 404
+
+
+def test_box_short_url_sends_browsers_to_the_box_page(
+    visitor: PageVisitor, suite: Suite, data_rpc: Any, person: str
+) -> None:
+    owner = api_client(suite, data_rpc, person)
+    name = unique("box")
+    owner.post("/api/v1/boxes", json={"username": person, "name": name})
+
+    browser = visitor.get(f"/{person}/{name}", allow_redirects=False)
+    vagrant = requests.get(
+        f"{suite.api_url}/{person}/{name}", headers={"Accept": "application/json"}, timeout=10
+    )
+
+    assert browser.status_code == 302
+    assert browser.headers["Location"] == f"/{person}/boxes/{name}"
+    assert vagrant.status_code == 200
+    assert vagrant.json()["name"] == f"{person}/{name}"
+
+
+def test_private_box_page_is_not_found_for_others(
+    visitor: PageVisitor, suite: Suite, data_rpc: Any, person: str
+) -> None:
+    owner = api_client(suite, data_rpc, person)
+    name = unique("secret")
+    owner.post(
+        "/api/v1/boxes",
+        json={
+            "username": person,
+            "name": name,
+            "short_description": "only-for-the-owner",
+            "is_private": True,
+        },
+    )
+    stranger = make_person(data_rpc)
+    visitor.sign_in(stranger)
+
+    page = visitor.get(f"/{person}/boxes/{name}")
+    listing = visitor.get(f"/{person}")
+    anonymous = PageVisitor(suite.api_url).get(f"/{person}/boxes/{name}")
+
+    assert page.status_code == 404
+    assert "only-for-the-owner" not in page.text
+    assert name not in listing.text
+    assert anonymous.status_code == 404
+
+
+def test_description_markup_is_escaped_on_the_box_page(
+    visitor: PageVisitor, suite: Suite, data_rpc: Any, person: str
+) -> None:
+    owner = api_client(suite, data_rpc, person)
+    name = unique("box")
+    owner.post(
+        "/api/v1/boxes",
+        json={
+            "username": person,
+            "name": name,
+            "short_description": "<script>alert(1)</script>",
+            "description": "**bold** <img src=x onerror=alert(1)>",
+        },
+    )
+
+    html = visitor.get(f"/{person}/boxes/{name}").text
+
+    assert "<script>alert(1)</script>" not in html
+    assert "&lt;script&gt;" in html
+    assert "<strong>bold</strong>" in html
+    assert "<img src=x" not in html
+
+
+def upload_form(html: str) -> tuple[str, str]:
+    action = re.search(r'<form id="upload-form"[^>]* action="([^"]+)"', html).group(1)
+    next_url = re.search(r'name="next" value="([^"]+)"', html).group(1)
+    return action.replace("&amp;", "&"), next_url.replace("&amp;", "&")
+
+
+def create_provider_page(visitor: PageVisitor, person: str, **provider: str) -> str:
+    """Create a box, version 1.0.0 and a provider through the pages; return the upload page path."""
+    name = unique("box")
+    assert visitor.submit("/-/new", "/-/new", {"username": person, "name": name}).status_code == 303
+    box_page = f"/{person}/boxes/{name}"
+    created = visitor.submit(box_page, f"{box_page}/versions", {"version": "1.0.0"})
+    assert created.status_code == 303, created.text
+    response = visitor.submit(
+        box_page,
+        f"{box_page}/versions/1.0.0/providers",
+        {"provider": "libvirt", "architecture": "amd64", **provider},
+    )
+    assert response.status_code == 303, response.text
+    return response.headers["Location"]
+
+
+def test_upload_form_works_without_javascript(
+    visitor: PageVisitor, person: str, suite: Suite
+) -> None:
+    visitor.sign_in(person)
+    upload_page = create_provider_page(visitor, person)
+    action, next_url = upload_form(visitor.get(upload_page).text)
+    content = build_box(architecture="amd64")
+
+    response = visitor.http.post(
+        action,
+        data={"next": next_url},
+        files={"file": ("test.box", content, "application/octet-stream")},
+        timeout=30,
+    )
+
+    assert urlsplit(action).netloc == urlsplit(suite.binstore_url).netloc
+    assert response.status_code == 200
+    assert "Upload complete." in response.text
+    box_page = visitor.get(upload_page.split("/versions/")[0]).text
+    assert sha256(content) in box_page
+
+
+def test_rejected_upload_shows_binstore_reason(visitor: PageVisitor, person: str) -> None:
+    visitor.sign_in(person)
+    upload_page = create_provider_page(visitor, person, checksum_type="sha256", checksum="0" * 64)
+    action, next_url = upload_form(visitor.get(upload_page).text)
+
+    response = visitor.http.post(
+        action,
+        data={"next": next_url},
+        files={"file": ("test.box", build_box(), "application/octet-stream")},
+        timeout=30,
+    )
+
+    assert "The upload failed: checksum mismatch" in response.text
+
+
+def test_upload_error_without_binstore_signature_is_not_shown(
+    visitor: PageVisitor, person: str
+) -> None:
+    visitor.sign_in(person)
+    upload_page = create_provider_page(visitor, person)
+
+    html = visitor.get(upload_page, params={"upload_error": "call 555-0100 now"}).text
+
+    assert "555-0100" not in html
+
+
+def test_binstore_answers_the_upload_preflight_for_the_gateway_only(
+    visitor: PageVisitor, person: str, suite: Suite
+) -> None:
+    visitor.sign_in(person)
+    action, _ = upload_form(visitor.get(create_provider_page(visitor, person)).text)
+    gateway_origin = suite.api_url
+
+    allowed = requests.options(
+        action,
+        headers={"Origin": gateway_origin, "Access-Control-Request-Method": "POST"},
+        timeout=10,
+    )
+    foreign = requests.options(
+        action,
+        headers={"Origin": "http://evil.example", "Access-Control-Request-Method": "POST"},
+        timeout=10,
+    )
+
+    assert allowed.headers["Access-Control-Allow-Origin"] == gateway_origin
+    assert "Access-Control-Allow-Origin" not in foreign.headers
+
+
+def test_token_created_on_the_page_works_with_the_api(
+    visitor: PageVisitor, person: str, suite: Suite
+) -> None:
+    visitor.sign_in(person)
+
+    response = visitor.submit("/-/tokens", "/-/tokens", {"description": "laptop"})
+    token = re.search(r'<pre class="secret" id="new-token">([^<]+)</pre>', response.text).group(1)
+    whoami = requests.get(
+        f"{suite.api_url}/api/v1/authenticate",
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=10,
+    )
+
+    assert response.status_code == 200
+    assert whoami.json()["user"]["username"] == person
+    assert whoami.json()["description"] == "laptop"
