@@ -142,7 +142,7 @@ class PageBase(GatewayBase):
         if isinstance(exc, Unauthenticated) and request.method == "GET":
             return self.redirect(visitor, "/-/sign-in?" + _query(next=request.full_path))
         return self.render(
-            request, visitor, "error.html", status=exc.status, message=str(exc), error_status=True
+            request, visitor, "error.html", status=exc.status, code=exc.status, message=str(exc)
         )
 
     def redirect(self, visitor: Visitor, location: str) -> Response:

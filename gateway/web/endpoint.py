@@ -45,7 +45,7 @@ def html_response(html: str, status: int = 200, extra_origins: tuple[str, ...] =
 
 def error_page(status: int, message: str) -> Response:
     """Render an error for a request whose visitor is unknown, such as a failed session lookup."""
-    return html_response(render("error.html", visitor=None, status=status, message=message), status)
+    return html_response(render("error.html", visitor=None, code=status, message=message), status)
 
 
 class PageEndpoint(ApiEndpoint):
