@@ -80,6 +80,7 @@ def running_suite(workdir: Path, extra_env: dict[str, str] | None = None) -> Ite
         "PYTHONPATH": str(ROOT),
         **(extra_env or {}),
     }
+    workdir.mkdir(parents=True, exist_ok=True)
     log_path = workdir / "atlas.log"
     with open(log_path, "wb") as log:
         process = subprocess.Popen(

@@ -82,7 +82,7 @@ def create_box(unit: UnitOfWork, urls: Urls, actor: access.Actor, fields: dict[s
 
 
 def get_box(session: Session, urls: Urls, actor: access.Actor, username: str, name: str) -> dict:
-    return box_dict(urls, access.require_box(session, actor, username, name))
+    return box_dict(urls, access.require_box(session, actor, username, name, with_versions=True))
 
 
 def update_box(
@@ -347,4 +347,5 @@ def delete_provider(
 def box_metadata(
     session: Session, urls: Urls, actor: access.Actor, username: str, name: str
 ) -> dict:
-    return metadata_dict(urls, access.require_box(session, actor, username, name))
+    box = access.require_box(session, actor, username, name, with_versions=True)
+    return metadata_dict(urls, box)
