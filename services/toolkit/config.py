@@ -34,6 +34,7 @@ DOWNLOAD_URL_TTL = "download_url_ttl"
 GATEWAY_ADDRESS = "gateway_address"
 BINSTORE_ADDRESS = "binstore_address"
 METADATA_CACHE_TTL = "metadata_cache_ttl"
+GATEWAY_INSTANCES = "gateway_instances"
 
 DEFAULTS: dict[str, Any] = {
     PUBLIC_URL: "http://127.0.0.1:8000",
@@ -46,6 +47,7 @@ DEFAULTS: dict[str, Any] = {
     GATEWAY_ADDRESS: "127.0.0.1:8000",
     BINSTORE_ADDRESS: "127.0.0.1:8001",
     METADATA_CACHE_TTL: 10.0,  # seconds
+    GATEWAY_INSTANCES: 2,
 }
 
 DEFAULT_CONFIG_PATH = Path(__file__).resolve().parents[2] / "config.yaml"
