@@ -82,7 +82,7 @@ def create_box(unit: UnitOfWork, urls: Urls, actor: access.Actor, fields: dict[s
 
 
 def get_box(session: Session, urls: Urls, actor: access.Actor, username: str, name: str) -> dict:
-    return box_dict(urls, access.require_box(session, actor, username, name))
+    return box_dict(urls, access.require_box(session, actor, username, name, with_versions=True))
 
 
 def update_box(
@@ -156,6 +156,7 @@ def update_version(
     if request.description is not None:
         found.description = request.description
     flush_unique(unit.session, f"version {request.version} already exists")
+    unit.emit("version.updated", version_event(found))
     return version_dict(urls, found.box, found)
 
 
@@ -316,12 +317,8 @@ def update_provider(
     if request.architecture is not None:
         found.architecture = request.architecture
     _apply_provider_fields(found, request)
-    try:
-        unit.session.flush()
-    except IntegrityError as exc:
-        raise Unprocessable(
-            f"provider {found.name} on {found.architecture} already exists"
-        ) from exc
+    flush_unique(unit.session, f"provider {found.name} on {found.architecture} already exists")
+    unit.emit("provider.updated", provider_event(found))
     return provider_dict(urls, found.version.box, found.version, found)
 
 
@@ -350,4 +347,5 @@ def delete_provider(
 def box_metadata(
     session: Session, urls: Urls, actor: access.Actor, username: str, name: str
 ) -> dict:
-    return metadata_dict(urls, access.require_box(session, actor, username, name))
+    box = access.require_box(session, actor, username, name, with_versions=True)
+    return metadata_dict(urls, box)

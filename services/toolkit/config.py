@@ -33,6 +33,8 @@ UPLOAD_TARGET_TTL = "upload_target_ttl"
 DOWNLOAD_URL_TTL = "download_url_ttl"
 GATEWAY_ADDRESS = "gateway_address"
 BINSTORE_ADDRESS = "binstore_address"
+METADATA_CACHE_TTL = "metadata_cache_ttl"
+GATEWAY_INSTANCES = "gateway_instances"
 SESSION_TTL = "session_ttl"
 
 DEFAULTS: dict[str, Any] = {
@@ -45,6 +47,8 @@ DEFAULTS: dict[str, Any] = {
     DOWNLOAD_URL_TTL: 300,  # seconds
     GATEWAY_ADDRESS: "127.0.0.1:8000",
     BINSTORE_ADDRESS: "127.0.0.1:8001",
+    METADATA_CACHE_TTL: 10.0,  # seconds
+    GATEWAY_INSTANCES: 2,
     SESSION_TTL: 14 * 24 * 3600,  # seconds
 }
 
