@@ -54,6 +54,15 @@ def when(stamp: str | None) -> str:
     return parsed.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
+def sentence(message: str) -> str:
+    """Capitalize a domain error message and end it with a full stop, for display."""
+    text = message.strip()
+    if not text:
+        return text
+    text = text[0].upper() + text[1:]
+    return text if text.endswith((".", "!", "?")) else text + "."
+
+
 def box_path(username: str, name: str) -> str:
     return f"/{quote(username)}/boxes/{quote(name)}"
 
@@ -66,6 +75,7 @@ environment = Environment(
 )
 environment.filters["filesize"] = filesize
 environment.filters["when"] = when
+environment.filters["sentence"] = sentence
 environment.filters["number"] = lambda value: f"{value:,}"
 environment.globals["static_url"] = static_url
 environment.globals["box_path"] = box_path
