@@ -1,4 +1,4 @@
-"""What every page route shares: the visitor, forms with CSRF checks, rendering."""
+"""Helpers that every page route shares: the visitor, forms with CSRF checks, rendering."""
 
 from __future__ import annotations
 
@@ -35,8 +35,8 @@ class CsrfRejected(PermissionDenied):
 def page(method: str, url: str) -> Callable[[Handler], Handler]:
     """Route ``url`` to a handler called as ``handler(self, request, visitor, **values)``.
 
-    Domain errors raised by the handler become an error page that still
-    knows who is signed in.
+    Domain errors raised by the handler become an error page whose header
+    still shows who is signed in.
     """
 
     def decorate(handler: Handler) -> Handler:

@@ -17,7 +17,7 @@ from .templating import render
 log = logging.getLogger(__name__)
 
 # Headers of every page. The policy admits scripts, styles and images from
-# this origin only, so an injected tag could load nothing; pages that post
+# this origin only, so an injected tag could load nothing. Pages that post
 # to binstore widen connect-src and form-action to binstore's origin.
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",

@@ -1,6 +1,6 @@
 """Session cookies and CSRF tokens of the web pages.
 
-A signed-in browser holds the secret of a session that the data service
+A signed-in browser's cookie contains the secret of a session that the data service
 stores hashed, so signing out or expiry ends it on every gateway instance.
 Every form carries a CSRF token: an HMAC, under the suite's secret key, of
 a random per-browser cookie and the session secret. Another site can make
@@ -26,7 +26,7 @@ MAX_COOKIE_LENGTH = 128  # longer cookies are not ours and are ignored
 
 @dataclass
 class Visitor:
-    """Who is looking at a page, and which cookies the response must set or clear."""
+    """The person viewing a page, and the cookies the response must set or clear."""
 
     actor: dict[str, Any] | None
     session: str | None

@@ -1,8 +1,8 @@
 """The Jinja2 environment of the web pages, with autoescaping always on.
 
-Values from the API reach templates as plain strings and are escaped; only
-``description_html``, which the data service renders from markdown with raw
-HTML escaped, is marked safe in the templates.
+Values from the API reach templates as plain strings and are escaped. Only
+``description_html`` is marked safe in the templates, because the data
+service renders it from markdown with raw HTML escaped.
 """
 
 from __future__ import annotations

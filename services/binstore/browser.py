@@ -2,7 +2,7 @@
 
 The gateway's upload page posts the file here, so a box file never passes
 through the gateway. Without JavaScript the browser submits the form and
-binstore answers with a redirect back to the page named in the form's
+binstore responds with a redirect back to the page named in the form's
 ``next`` field. With JavaScript the page sends the same form with
 ``XMLHttpRequest`` to show progress and asks for JSON; that request crosses
 origins, so this module answers the CORS preflight for the gateway's origin.
@@ -32,7 +32,7 @@ FILE_FIELD = "file"
 NEXT_FIELD = "next"
 MAX_FIELD_BYTES = 4096  # largest form field other than the file
 MAX_PARTS = 16  # form parts accepted in one upload
-PREFLIGHT_MAX_AGE = 600  # seconds a browser may cache the preflight answer
+PREFLIGHT_MAX_AGE = 600  # seconds a browser may cache the preflight response
 ERROR_SIGNATURE_TTL = 600  # seconds the upload page accepts a signed error message
 
 
@@ -40,7 +40,7 @@ class MultipartUpload:
     """One multipart body: small fields collected into ``fields``, the file yielded as chunks.
 
     Fields that come before the file part are known as soon as the file
-    starts; browsers send parts in the form's order, so the upload page puts
+    starts. Browsers send parts in the form's order, so the upload page puts
     ``next`` before the file input.
     """
 
@@ -131,8 +131,8 @@ class BrowserUploadRoutes:
         return str(cfg.setting(self.config, cfg.PUBLIC_URL)).rstrip("/")
 
     def _allow_page_origin(self, request: Request, response: Response) -> Response:
-        # Only the gateway's pages may read answers here; the upload token in
-        # the URL is the credential, and no cookie is involved.
+        # Only the gateway's pages may read these responses. The upload token
+        # in the URL is the credential, and no cookie is involved.
         allowed = _origin(self._public_url())
         if request.headers.get("Origin") == allowed:
             response.headers["Access-Control-Allow-Origin"] = allowed

@@ -1,4 +1,4 @@
-"""What the web pages show of a box, beyond the Vagrant Cloud field sets.
+"""The web pages' view of a box, with more than the Vagrant Cloud field sets.
 
 The API's objects must keep Vagrant Cloud's exact fields, so the box page
 gets its own view: file sizes, download counts per provider, why an upload

@@ -159,9 +159,7 @@ def test_private_box_is_invisible_to_another_user(
     assert name not in stranger.text()
 
 
-def test_form_posted_without_csrf_token_is_refused(
-    browser: Browser, data_rpc: Any, suite: Suite
-) -> None:
+def test_form_without_csrf_token_rejected(browser: Browser, data_rpc: Any, suite: Suite) -> None:
     person = make_person(data_rpc)
     name = unique("forged")
     sign_in(browser, person)

@@ -11,7 +11,7 @@ import requests
 
 from tests.boxes import build_box, sha256
 from tests.conftest import Client, Suite, unique
-from tests.pages import PageVisitor, make_person
+from tests.pages import PASSWORD, PageVisitor, csrf_from, make_person
 
 
 @pytest.fixture
@@ -29,28 +29,25 @@ def api_client(suite: Suite, data_rpc: Any, username: str) -> Client:
     return Client(suite.api_url, username, token)
 
 
-def test_sign_in_sets_session_and_sign_out_ends_it(visitor: PageVisitor, person: str) -> None:
+def test_sign_out_ends_session(visitor: PageVisitor, person: str) -> None:
     response = visitor.sign_in(person)
     cookie = visitor.http.cookies.get("atlas_session")
+    signed_in = visitor.get("/-/tokens")
 
-    assert response.headers["Location"] == "/"
-    assert person in visitor.get("/-/tokens").text
-
-    token_page = visitor.get("/-/tokens").text
     visitor.post(
-        "/-/sign-out",
-        data={"csrf_token": re.search(r'name="csrf_token" value="([^"]+)"', token_page).group(1)},
-        allow_redirects=False,
+        "/-/sign-out", data={"csrf_token": csrf_from(signed_in.text)}, allow_redirects=False
     )
     replay = PageVisitor(visitor.base_url)
     replay.http.cookies.set("atlas_session", cookie)
-
     signed_out = replay.get("/-/tokens", allow_redirects=False)
+
+    assert response.headers["Location"] == "/"
+    assert person in signed_in.text
     assert signed_out.status_code == 303
     assert signed_out.headers["Location"].startswith("/-/sign-in?next=")
 
 
-def test_sign_in_with_wrong_password_is_refused(visitor: PageVisitor, person: str) -> None:
+def test_wrong_password_rejected(visitor: PageVisitor, person: str) -> None:
     response = visitor.submit(
         "/-/sign-in", "/-/sign-in", {"login": person, "password": "not the password"}
     )
@@ -65,14 +62,12 @@ def test_sign_in_never_redirects_to_another_host(visitor: PageVisitor, person: s
         response = visitor.submit(
             "/-/sign-in",
             "/-/sign-in",
-            {"login": person, "password": "correct horse battery", "next": target},
+            {"login": person, "password": PASSWORD, "next": target},
         )
         assert response.headers["Location"] == "/", target
 
 
-def test_form_without_csrf_token_is_refused(
-    visitor: PageVisitor, person: str, suite: Suite
-) -> None:
+def test_form_without_csrf_token_rejected(visitor: PageVisitor, person: str, suite: Suite) -> None:
     visitor.sign_in(person)
     name = unique("box")
 
@@ -85,14 +80,10 @@ def test_form_without_csrf_token_is_refused(
     )
 
 
-def test_csrf_token_of_another_browser_is_refused(
-    visitor: PageVisitor, person: str, suite: Suite
-) -> None:
+def test_foreign_csrf_token_rejected(visitor: PageVisitor, person: str, suite: Suite) -> None:
     visitor.sign_in(person)
     other = PageVisitor(suite.api_url)
-    foreign_token = re.search(
-        r'name="csrf_token" value="([^"]+)"', other.get("/-/sign-in").text
-    ).group(1)
+    foreign_token = csrf_from(other.get("/-/sign-in").text)
 
     response = visitor.post(
         "/-/new", data={"csrf_token": foreign_token, "username": person, "name": unique("box")}
@@ -121,7 +112,7 @@ def test_static_files_are_served_with_their_type(visitor: PageVisitor) -> None:
     assert visitor.get("/-/static/../service.py").status_code == 404
 
 
-def test_box_short_url_sends_browsers_to_the_box_page(
+def test_short_url_redirects_browsers(
     visitor: PageVisitor, suite: Suite, data_rpc: Any, person: str
 ) -> None:
     owner = api_client(suite, data_rpc, person)
@@ -259,7 +250,7 @@ def test_upload_error_without_binstore_signature_is_not_shown(
     assert "555-0100" not in html
 
 
-def test_binstore_answers_the_upload_preflight_for_the_gateway_only(
+def test_upload_preflight_allows_gateway_only(
     visitor: PageVisitor, person: str, suite: Suite
 ) -> None:
     visitor.sign_in(person)
@@ -281,9 +272,7 @@ def test_binstore_answers_the_upload_preflight_for_the_gateway_only(
     assert "Access-Control-Allow-Origin" not in foreign.headers
 
 
-def test_token_created_on_the_page_works_with_the_api(
-    visitor: PageVisitor, person: str, suite: Suite
-) -> None:
+def test_page_token_works_with_api(visitor: PageVisitor, person: str, suite: Suite) -> None:
     visitor.sign_in(person)
 
     response = visitor.submit("/-/tokens", "/-/tokens", {"description": "laptop"})

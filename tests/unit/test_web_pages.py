@@ -21,7 +21,7 @@ def test_csrf_token_is_bound_to_browser_and_session() -> None:
     assert not csrf_valid(b"x" * 32, signed_in, token)
 
 
-def test_csrf_token_is_refused_when_the_cookie_is_new() -> None:
+def test_csrf_token_rejected_for_new_cookie() -> None:
     visitor = Visitor(actor=None, session=None, csrf_seed="seed", seed_is_new=True)
 
     assert not csrf_valid(KEY, visitor, csrf_token(KEY, visitor))
