@@ -23,6 +23,9 @@ class AccountPageRoutes(PageBase):
             return self.redirect(visitor, next_path)
         return self.render(request, visitor, "sign_in.html", next_path=next_path, login="")
 
+    # NOTE: sign-in attempts are not rate-limited, here or at POST /authenticate.
+    # argon2 makes each guess slow, but a limit per account and address would
+    # stop password guessing outright.
     @page("POST", "/-/sign-in")
     def submit_sign_in(self, request: Request, visitor: Visitor) -> Response:
         form = self.form(request, visitor)

@@ -34,13 +34,17 @@ def sign_in(browser: Browser, username: str) -> None:
     browser.wait_until(lambda: browser.find_all("header .who"), "sign-in did not finish")
 
 
-def create_box(browser: Browser, name: str, private: bool = False) -> None:
+def create_box(
+    browser: Browser, name: str, private: bool = False, screenshot: str | None = None
+) -> None:
     browser.open("/-/new")
     browser.fill("name", name)
     browser.fill("short_description", "Debian 12 for libvirt")
     browser.fill("description", "A **minimal** Debian image.\n\n- user `vagrant`\n- 2 GiB disk")
     if private:
         browser.click('input[name="private"]')
+    if screenshot:
+        browser.screenshot(screenshot)
     browser.click("main form button[type=submit]")
     browser.wait_until(lambda: "/boxes/" in browser.path, "the box page did not open")
 
@@ -68,7 +72,7 @@ def test_publisher_signs_in_uploads_and_releases(
     )
     assert whoami.json()["user"]["username"] == person
 
-    create_box(browser, name)
+    create_box(browser, name, screenshot="new-box")
     browser.fill("version", "1.0.0")
     browser.click_text("Create version")
     browser.wait_for("#v-1\\.0\\.0")
@@ -107,6 +111,13 @@ def test_publisher_signs_in_uploads_and_releases(
     ).json()
     download = requests.get(metadata["versions"][0]["providers"][0]["url"], timeout=30)
     assert sha256(download.content) == sha256(content)
+
+    browser.open("/")
+    assert f"{person}/{name}" in browser.text(".boxes")
+    browser.screenshot("home")
+    browser.open("/-/health")
+    assert browser.text("h1") == "Health passing"
+    browser.screenshot("health")
 
 
 def test_box_page_fits_a_phone_screen(
