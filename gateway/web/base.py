@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlencode
 
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import RequestEntityTooLarge
@@ -140,7 +141,9 @@ class PageBase(GatewayBase):
 
     def render_error(self, request: Request, visitor: Visitor, exc: AtlasError) -> Response:
         if isinstance(exc, Unauthenticated) and request.method == "GET":
-            return self.redirect(visitor, "/-/sign-in?" + _query(next=request.full_path))
+            return self.redirect(
+                visitor, "/-/sign-in?" + _query(next=request.full_path.rstrip("?"))
+            )
         return self.render(
             request, visitor, "error.html", status=exc.status, code=exc.status, message=str(exc)
         )
@@ -177,8 +180,6 @@ class PageBase(GatewayBase):
 
 
 def _query(**values: str) -> str:
-    from urllib.parse import urlencode
-
     return urlencode(values)
 
 
