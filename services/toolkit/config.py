@@ -33,6 +33,9 @@ UPLOAD_TARGET_TTL = "upload_target_ttl"
 DOWNLOAD_URL_TTL = "download_url_ttl"
 GATEWAY_ADDRESS = "gateway_address"
 BINSTORE_ADDRESS = "binstore_address"
+MAX_UPLOAD_SIZE = "max_upload_size"
+GC_INTERVAL = "gc_interval"
+GC_GRACE_PERIOD = "gc_grace_period"
 
 DEFAULTS: dict[str, Any] = {
     PUBLIC_URL: "http://127.0.0.1:8000",
@@ -44,6 +47,9 @@ DEFAULTS: dict[str, Any] = {
     DOWNLOAD_URL_TTL: 300,  # seconds
     GATEWAY_ADDRESS: "127.0.0.1:8000",
     BINSTORE_ADDRESS: "127.0.0.1:8001",
+    MAX_UPLOAD_SIZE: 64 * 1024**3,  # bytes
+    GC_INTERVAL: 3600,  # seconds; 0 turns periodic garbage collection off
+    GC_GRACE_PERIOD: 86400,  # seconds
 }
 
 DEFAULT_CONFIG_PATH = Path(__file__).resolve().parents[2] / "config.yaml"

@@ -20,6 +20,7 @@ from werkzeug.routing import RequestRedirect
 from werkzeug.wrappers import Request, Response
 
 from .errors import AtlasError, InvalidInput, PayloadTooLarge
+from .httpserver import make_server
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +94,9 @@ class JsonWsgiApp(WsgiApp):
 class JsonWebServer(WebServer):
     def get_wsgi_app(self) -> JsonWsgiApp:
         return JsonWsgiApp(self)
+
+    def get_wsgi_server(self, sock: Any, wsgi_app: Any, *args: Any, **kwargs: Any) -> Any:
+        return make_server(sock, wsgi_app)
 
 
 class ApiEndpoint(HttpRequestHandler):
