@@ -1,0 +1,1 @@
+"""Side-by-side benchmarks of Atlas; run one with ``python -m bench.<name>``."""
