@@ -27,7 +27,7 @@ from .environment import ROOT, START_TIMEOUT, Nginx, PrivateAtlas
 from .report import Run, Series, render
 
 DEFAULT_SIZE = 1024**3  # bytes
-DEFAULT_ROUNDS = 3
+DEFAULT_ROUNDS = 5
 DEFAULT_OUTPUT = ROOT / "bench" / "results-binstore.md"
 
 
@@ -136,7 +136,8 @@ def run_benchmark(args: argparse.Namespace, workdir: Path) -> Run:
     nginx = Nginx(workdir / "nginx", served)
     hashlib = Series("sha256 with hashlib", args.size)
     uploads = Series("upload with sha256 checksum, binstore", args.size)
-    disk = Series("copy with fsync in the storage directory (disk bound)", args.size)
+    chunked_uploads = Series("the same upload with a chunked body, binstore", args.size)
+    storage_only = Series("binstore's storage code alone, no network or hashing", args.size)
     nginx_series = Series("download, nginx sendfile", args.size)
     binstore_series = Series("download, binstore", args.size)
     rss_growth: list[int] = []
@@ -148,16 +149,17 @@ def run_benchmark(args: argparse.Namespace, workdir: Path) -> Run:
             for round_number in range(1, args.rounds + 1):
                 print(f"upload round {round_number}", flush=True)
                 hashlib.seconds.append(measure.time_sha256(source)[0])
-                disk.seconds.append(
-                    measure.time_copy_with_fsync(source, atlas.storage_root / "copy.bin")
+                storage_only.seconds.append(
+                    measure.time_storage_write(source, workdir / "disk-check", digest)
                 )
-                url = f"{atlas.binstore_url}/uploads/{publisher.upload_token()}"
-                with measure.PeakRss(atlas.binstore_pid) as rss:
-                    seconds, body = measure.upload(url, source)
-                if json.loads(body)["sha256"] != digest:
-                    raise RuntimeError(f"binstore stored the upload under a wrong digest: {body}")
-                uploads.seconds.append(seconds)
-                rss_growth.append(rss.growth)
+                for series, chunked in ((uploads, False), (chunked_uploads, True)):
+                    url = f"{atlas.binstore_url}/uploads/{publisher.upload_token()}"
+                    with measure.PeakRss(atlas.binstore_pid) as rss:
+                        seconds, body = measure.upload(url, source, chunked)
+                    if json.loads(body)["sha256"] != digest:
+                        raise RuntimeError(f"binstore stored the upload as {body}, not {digest}")
+                    series.seconds.append(seconds)
+                    rss_growth.append(rss.growth)
         finally:
             publisher.close()
 
@@ -190,9 +192,10 @@ def run_benchmark(args: argparse.Namespace, workdir: Path) -> Run:
         binstore_download=binstore_series,
         hashlib=hashlib,
         binstore_upload=uploads,
-        disk_copy=disk,
+        chunked_upload=chunked_uploads,
+        storage_only=storage_only,
         rss_growth=rss_growth,
-        storage_root=str(atlas.storage_root),
+        storage_root=str(workdir),
     )
 
 

@@ -1,4 +1,4 @@
-"""What the benchmark starts and stops: a private Atlas (data and binstore) and nginx.
+"""Processes the benchmark starts and stops: a private Atlas (data and binstore) and nginx.
 
 Everything listens on loopback ports chosen at random and lives in a
 working directory of its own. The database and the RabbitMQ vhost are
@@ -62,8 +62,9 @@ class Nginx:
     """Debian's nginx serving one directory with sendfile, as an instance of its own.
 
     Debian's configuration sets ``tcp_nopush on``. Over loopback on the
-    benchmark's 2-core machine, nginx sent 1.9 to 2.8 GB/s without it and 1.5
-    to 1.8 GB/s with it, so the peer runs without it, as does binstore.
+    2-core machine where this benchmark was written, nginx sent 1.9 to 2.8
+    GB/s without it and 1.5 to 1.8 GB/s with it, so the peer runs without
+    it, as does binstore.
     """
 
     # Workers run as the benchmark's user, who can read the blob files (mode 0600).

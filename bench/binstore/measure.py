@@ -1,4 +1,4 @@
-"""Single measurements: hashing, copying with fsync, transfers with curl, and peak RSS."""
+"""Single measurements: hashing, storing, transfers with curl, and peak RSS."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ import subprocess
 import threading
 import time
 from pathlib import Path
+
+from services.binstore.storage import LocalStorage
 
 READ_SIZE = 1024 * 1024  # bytes per read of the source file
 RSS_SAMPLE_INTERVAL = 0.01  # seconds between samples of a process's resident set
@@ -36,18 +38,22 @@ def time_sha256(path: Path) -> tuple[float, str]:
     return time.perf_counter() - start, digest.hexdigest()
 
 
-def time_copy_with_fsync(source: Path, target: Path) -> float:
-    """Copy ``source`` to ``target`` and fsync it; return the seconds taken.
+def time_storage_write(source: Path, root: Path, digest: str) -> float:
+    """Store ``source`` through binstore's local storage alone; return the seconds taken.
 
-    This is the least any upload that must be durable does with the disk.
+    This is binstore's disk path (write, early writeback, fsync, rename)
+    without the network and without hashing, on the file system of ``root``.
     """
+    storage = LocalStorage(root)
+    buffer = bytearray(READ_SIZE)
+    view = memoryview(buffer)
     start = time.perf_counter()
-    with open(source, "rb") as reader, open(target, "wb") as writer:
-        shutil.copyfileobj(reader, writer, READ_SIZE)
-        writer.flush()
-        os.fsync(writer.fileno())
+    with open(source, "rb", buffering=0) as reader, storage.new_upload() as writer:
+        while count := reader.readinto(buffer):
+            writer.write(view[:count])
+        writer.commit(digest)
     elapsed = time.perf_counter() - start
-    target.unlink()
+    shutil.rmtree(root)
     return elapsed
 
 
@@ -79,9 +85,13 @@ def download(url: str) -> float:
     return seconds
 
 
-def upload(url: str, path: Path) -> tuple[float, str]:
-    """PUT ``path`` to ``url``; return the seconds taken and the response body."""
-    seconds, status, body = curl("--upload-file", str(path), url)
+def upload(url: str, path: Path, chunked: bool = False) -> tuple[float, str]:
+    """PUT ``path`` to ``url``; return the seconds taken and the response body.
+
+    A chunked upload sends no Content-Length, as a client streaming from a pipe does.
+    """
+    framing = ["--header", "Transfer-Encoding: chunked"] if chunked else []
+    seconds, status, body = curl(*framing, "--upload-file", str(path), url)
     if status != 200:
         raise RuntimeError(f"upload to {url} failed with HTTP status {status}: {body}")
     return seconds, body

@@ -42,8 +42,9 @@ class Run:
     binstore_download: Series
     hashlib: Series
     binstore_upload: Series
-    disk_copy: Series
-    rss_growth: list[int]
+    chunked_upload: Series
+    storage_only: Series
+    rss_growth: list[int]  # bytes, one entry per upload, in the order they ran
     storage_root: str
 
 
@@ -58,7 +59,7 @@ def _rates(series: Series) -> str:
 def render(run: Run) -> str:
     download_ratio = run.binstore_download.median / run.nginx.median
     upload_ratio = run.binstore_upload.median / run.hashlib.median
-    disk_ratio = run.disk_copy.median / run.hashlib.median
+    disk_ratio = run.storage_only.median / run.hashlib.median
     peak_rss = max(run.rss_growth)
     full_size = run.size >= 1024**3
 
@@ -87,7 +88,8 @@ def render(run: Run) -> str:
         run.binstore_download,
         run.hashlib,
         run.binstore_upload,
-        run.disk_copy,
+        run.chunked_upload,
+        run.storage_only,
     ):
         lines.append(f"| {series.label} | {_rates(series)} | {series.median:.0f} |")
 
@@ -103,11 +105,12 @@ def render(run: Run) -> str:
         f"| {upload_ratio:.2f} × | ≥ {UPLOAD_TARGET} × "
         f"| {_verdict(upload_ratio >= UPLOAD_TARGET)} |",
         f"| peak RSS growth of binstore during an upload | {peak_rss / 1e6:.1f} MB "
-        f"(rounds: {', '.join(f'{growth / 1e6:.1f}' for growth in run.rss_growth)}) "
+        f"(uploads: {', '.join(f'{growth / 1e6:.1f}' for growth in run.rss_growth)}) "
         f"| < {RSS_TARGET / 1e6:.0f} MB | {_verdict(peak_rss < RSS_TARGET)} |",
         "",
-        f"The disk's copy with fsync reached {disk_ratio:.2f} × hashlib's throughput: no upload "
-        "that is fsynced before it counts as stored can go faster on this disk.",
+        f"Binstore's storage code alone (write, early writeback, fsync and rename of the same "
+        f"file, without network and hashing) reached {disk_ratio:.2f} × hashlib's throughput "
+        "on this disk.",
         "",
     ]
     if not full_size:
@@ -116,7 +119,7 @@ def render(run: Run) -> str:
             "so its figures only show that the harness works.",
             "",
         ]
-    missed = _missed_targets(download_ratio, upload_ratio, disk_ratio, peak_rss)
+    missed = _missed_targets(run, download_ratio, upload_ratio, disk_ratio, peak_rss)
     if missed:
         lines += ["## Missed targets", "", *missed, ""]
     lines += _method(run)
@@ -124,7 +127,7 @@ def render(run: Run) -> str:
 
 
 def _missed_targets(
-    download_ratio: float, upload_ratio: float, disk_ratio: float, peak_rss: int
+    run: Run, download_ratio: float, upload_ratio: float, disk_ratio: float, peak_rss: int
 ) -> list[str]:
     missed = []
     if download_ratio < DOWNLOAD_TARGET:
@@ -134,13 +137,18 @@ def _missed_targets(
         )
     if upload_ratio < UPLOAD_TARGET:
         bound = (
-            " The disk's copy with fsync was itself below the target, so the disk bounds it."
+            " The storage code alone was itself below the target on this disk."
             if disk_ratio < UPLOAD_TARGET
             else ""
         )
         missed.append(
             f"- Upload: {upload_ratio:.2f} × hashlib, "
-            f"{(1 - upload_ratio / UPLOAD_TARGET) * 100:.0f} % short of {UPLOAD_TARGET} ×.{bound}"
+            f"{(1 - upload_ratio / UPLOAD_TARGET) * 100:.0f} % short of {UPLOAD_TARGET} ×. "
+            "Binstore runs the same hashlib sha256 over every byte and on top copies each "
+            "byte from the socket, copies it into the page cache and writes it to disk, while "
+            "curl, the data service, PostgreSQL and RabbitMQ use the same cores. The upload "
+            f"reached {run.binstore_upload.median / run.storage_only.median * 100:.0f} % of the "
+            f"storage code's rate alone.{bound}"
         )
     if peak_rss >= RSS_TARGET:
         missed.append(f"- RSS growth: {peak_rss / 1e6:.1f} MB, over {RSS_TARGET / 1e6:.0f} MB.")
@@ -159,10 +167,14 @@ def _method(run: Run) -> list[str]:
         "- Upload: `curl --upload-file` to a fresh upload target of a provider whose declared "
         "checksum is the file's sha256, so binstore receives, hashes, verifies, writes, fsyncs, "
         "renames and records the file through the data service, as for a real publish.",
+        "- Each round uploads twice, with `Content-Length` and with a chunked body. The "
+        "upload target is checked against the first; the RSS figure covers both.",
         "- hashlib: sha256 of the same file read from the page cache in 1 MiB steps by the "
         "benchmark's own process, in the round of each upload.",
-        "- Disk copy with fsync: the same file copied within the storage directory "
-        f"({run.storage_root}) and fsynced; shown to separate the disk from binstore.",
+        "- Storage code alone: the same file stored through binstore's `LocalStorage` by the "
+        "benchmark's process, in the working directory "
+        f"({run.storage_root}, on the file system of the blobs); shown to separate the disk "
+        "from the rest of binstore.",
         "- RSS: the binstore process's peak resident set during the upload (VmHWM, reset "
         "before each upload through /proc/PID/clear_refs) minus its resident set before it.",
         "- The client, binstore, the data service, PostgreSQL and RabbitMQ share the machine's "

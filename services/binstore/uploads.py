@@ -96,15 +96,14 @@ class UploadReceiver:
         total = int(content_range.length)  # type: ignore[arg-type]
         if total > self.max_size:
             raise self._too_large(total)
-        part_length = None
-        if content_range.start is not None:
-            part_length = int(content_range.stop) - content_range.start  # type: ignore[arg-type]
-            if request.content_length != part_length:
-                raise InvalidInput(
-                    f"Content-Length must be {part_length}, the length of the part "
-                    "that Content-Range names"
-                )
-        elif request.content_length or request.headers.get("Transfer-Encoding"):
+        start = content_range.start
+        part_length = 0 if start is None else int(content_range.stop) - start  # type: ignore[arg-type]
+        if start is not None and request.content_length != part_length:
+            raise InvalidInput(
+                f"Content-Length must be {part_length}, the length of the part "
+                "that Content-Range names"
+            )
+        if start is None and (request.content_length or request.headers.get("Transfer-Encoding")):
             raise InvalidInput("a status request with Content-Range: bytes */TOTAL takes no body")
 
         expected = self.data.begin_upload(token, total)
@@ -117,16 +116,16 @@ class UploadReceiver:
             ) from exc
 
         with writer:
-            if content_range.start is None:
+            if start is None:
                 if writer.size == total:
                     return self._complete_partial(token, expected, writer, key)
                 return self._progress(writer.size, total)
-            if content_range.start != writer.size:
+            if start != writer.size:
                 raise Conflict(
-                    f"this upload continues at byte {writer.size}, not {content_range.start}; "
+                    f"this upload continues at byte {writer.size}, not {start}; "
                     f"send Content-Range: bytes {writer.size}-LAST/{total}"
                 )
-            self._append(request, writer, key, expected, part_length or 0)
+            self._append(request, writer, key, expected, part_length)
             if writer.size < total:
                 return self._progress(writer.size, total)
             return self._complete_partial(token, expected, writer, key)

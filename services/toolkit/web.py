@@ -56,7 +56,8 @@ def read_json(request: Request) -> dict[str, Any]:
     length = request.content_length
     if length is not None and length > MAX_JSON_BODY:
         raise PayloadTooLarge(f"request body exceeds {MAX_JSON_BODY} bytes")
-    raw = request.get_data(cache=False)
+    # A chunked body announces no length, so read one byte past the limit at most.
+    raw = request.stream.read(MAX_JSON_BODY + 1)
     if len(raw) > MAX_JSON_BODY:
         raise PayloadTooLarge(f"request body exceeds {MAX_JSON_BODY} bytes")
     if not raw.strip():
