@@ -182,7 +182,7 @@ def run_benchmark(args: argparse.Namespace, workdir: Path) -> Run:
 
     machine["load average after (1, 5, 15 min)"] = load_average()
     return Run(
-        command="python -m bench.binstore " + shlex.join(args.argv),
+        command=" ".join(["python -m bench.binstore", shlex.join(args.argv)]).strip(),
         started_at=started_at,
         size=args.size,
         rounds=args.rounds,
