@@ -2,9 +2,9 @@
 
 binstore owns the files and calls these functions to learn which of them
 are garbage. An artifact is garbage once no provider has referred to it
-for a grace period.
-The first collection that finds it unreferenced marks it (``orphaned_at``);
-a later one, a grace period on, deletes its row and binstore its file.
+for a grace period. The first collection that finds it unreferenced marks
+it (``orphaned_at``). A later one, a grace period on, deletes its row, and
+binstore deletes its file.
 """
 
 from __future__ import annotations
