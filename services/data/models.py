@@ -183,6 +183,9 @@ class Artifact(Base):
     sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
     size: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[dt.datetime] = mapped_column(Timestamp, default=utcnow)
+    # When garbage collection first found no provider referring to the file;
+    # cleared when one refers to it again. The file is deleted a grace period later.
+    orphaned_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
 
 
 class Provider(Base):
@@ -206,7 +209,7 @@ class Provider(Base):
     checksum: Mapped[str | None] = mapped_column(String(128))
     checksum_type: Mapped[str | None] = mapped_column(String(16))
     artifact_sha256: Mapped[str | None] = mapped_column(
-        ForeignKey("artifacts.sha256", ondelete="RESTRICT")
+        ForeignKey("artifacts.sha256", ondelete="RESTRICT"), index=True
     )
     # Why the last upload was rejected, shown to the publisher.
     last_error: Mapped[str | None] = mapped_column(Text)
@@ -232,6 +235,8 @@ class UploadTarget(Base):
     direct: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[dt.datetime] = mapped_column(Timestamp, default=utcnow)
     expires_at: Mapped[dt.datetime] = mapped_column(Timestamp)
+    # Total bytes of a resumable upload, from the Content-Range of its first part.
+    size: Mapped[int | None] = mapped_column(BigInteger)
     # Set when binstore stored the file; the target cannot be used again.
     completed_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
     artifact_sha256: Mapped[str | None] = mapped_column(

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from .rpc.accounts import AccountsRpc
 from .rpc.boxes import BoxesRpc
+from .rpc.garbage import GarbageRpc
 from .rpc.uploads import UploadsRpc
 
 
-class DataService(AccountsRpc, BoxesRpc, UploadsRpc):
+class DataService(AccountsRpc, BoxesRpc, UploadsRpc, GarbageRpc):
     name = "data"

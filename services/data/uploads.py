@@ -16,7 +16,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from services.toolkit.crypto import hash_token, new_token
-from services.toolkit.errors import NotFound, Unprocessable
+from services.toolkit.errors import Conflict, NotFound, Unprocessable
 
 from . import access
 from .access import Level
@@ -72,14 +72,28 @@ def _usable_target(session: Session, token: str, lock: bool = False) -> UploadTa
     return target
 
 
-def begin_upload(session: Session, token: str) -> dict[str, Any]:
-    """Return what binstore must check while it receives the file for ``token``."""
-    target = _usable_target(session, token)
+def begin_upload(unit: UnitOfWork, token: str, size: int | None = None) -> dict[str, Any]:
+    """Return what binstore must check while it receives the file for ``token``.
+
+    ``size`` is the total of a resumable upload. The first part records it;
+    a part that announces another total raises ``Conflict``.
+    """
+    target = _usable_target(unit.session, token, lock=size is not None)
+    if size is not None:
+        if target.size is None:
+            target.size = size
+        elif target.size != size:
+            raise Conflict(
+                f"this upload URL is receiving a file of {target.size} bytes, not {size}; "
+                "resume that upload or request a new upload URL"
+            )
     provider = target.provider
     return {
+        "target_id": target.id,
         "provider_id": provider.id,
         "checksum_type": provider.checksum_type,
         "checksum": provider.checksum,
+        "size": target.size,
     }
 
 
@@ -87,10 +101,13 @@ def finish_upload(unit: UnitOfWork, token: str, sha256: str, size: int) -> dict[
     """Attach the stored blob ``sha256`` to the target's provider and close the target."""
     session = unit.session
     target = _usable_target(session, token, lock=True)
+    # Updating the row, not only skipping the conflict, takes its lock: a
+    # garbage collection that selected it waits or skips it, and one that
+    # already deleted it makes this insert a new row.
     session.execute(
         insert(Artifact)
         .values(sha256=sha256, size=size, created_at=utcnow())
-        .on_conflict_do_nothing()
+        .on_conflict_do_update(index_elements=[Artifact.sha256], set_={"orphaned_at": None})
     )
     provider = target.provider
     provider.artifact_sha256 = sha256
@@ -110,8 +127,9 @@ def finish_upload(unit: UnitOfWork, token: str, sha256: str, size: int) -> dict[
 
 
 def reject_upload(unit: UnitOfWork, token: str, reason: str) -> None:
-    """Record why an upload was refused; the target stays usable for another try."""
+    """Record why an upload was refused; the target stays usable for a new upload from byte 0."""
     target = _usable_target(unit.session, token, lock=True)
+    target.size = None
     target.provider.last_error = reason
 
 

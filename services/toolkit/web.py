@@ -20,6 +20,7 @@ from werkzeug.routing import RequestRedirect
 from werkzeug.wrappers import Request, Response
 
 from .errors import AtlasError, InvalidInput, PayloadTooLarge
+from .httpserver import make_server
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,8 @@ def read_json(request: Request) -> dict[str, Any]:
     length = request.content_length
     if length is not None and length > MAX_JSON_BODY:
         raise PayloadTooLarge(f"request body exceeds {MAX_JSON_BODY} bytes")
-    raw = request.get_data(cache=False)
+    # A chunked body announces no length, so read one byte past the limit at most.
+    raw = request.stream.read(MAX_JSON_BODY + 1)
     if len(raw) > MAX_JSON_BODY:
         raise PayloadTooLarge(f"request body exceeds {MAX_JSON_BODY} bytes")
     if not raw.strip():
@@ -93,6 +95,9 @@ class JsonWsgiApp(WsgiApp):
 class JsonWebServer(WebServer):
     def get_wsgi_app(self) -> JsonWsgiApp:
         return JsonWsgiApp(self)
+
+    def get_wsgi_server(self, sock: Any, wsgi_app: Any, *args: Any, **kwargs: Any) -> Any:
+        return make_server(sock, wsgi_app)
 
 
 class ApiEndpoint(HttpRequestHandler):

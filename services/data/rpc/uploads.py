@@ -31,9 +31,13 @@ class UploadsRpc(DataBase):
             )
 
     @rpc
-    def begin_upload(self, token: str) -> dict:
-        with self.db.read() as session:
-            return uploads.begin_upload(session, token)
+    def begin_upload(self, token: str, size: int | None = None) -> dict:
+        """Return ``{"target_id", "provider_id", "checksum_type", "checksum", "size"}``.
+
+        ``size`` is the total of a resumable upload, recorded by its first part.
+        """
+        with self.db.transaction() as unit:
+            return uploads.begin_upload(unit, token, size)
 
     @rpc
     def finish_upload(self, token: str, sha256: str, size: int) -> dict:
