@@ -34,8 +34,15 @@ class DownloadRoutes(GatewayBase):
         provider: str,
         architecture: str,
     ) -> Any:
+        # A HEAD request only probes the URL, so it is not counted as a download.
         target = self.data.authorize_download(
-            self.actor(request), username, name, version, provider, architecture
+            self.actor(request),
+            username,
+            name,
+            version,
+            provider,
+            architecture,
+            request.method != "HEAD",
         )
         if "url" in target:
             location = target["url"]

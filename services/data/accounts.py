@@ -98,9 +98,10 @@ def add_member(session: Session, organization: str, username: str, role: str) ->
 def get_account(session: Session, urls: Urls, actor: access.Actor, username: str) -> dict[str, Any]:
     account = access.require_account(session, username)
     query = select(Box).where(Box.account_id == account.id).order_by(Box.name)
-    if not access.readable_box_filter(session, actor, account):
+    insider = access.sees_unreleased(session, actor, account)
+    if not insider:
         query = query.where(Box.private.is_(False))
-    return account_dict(urls, account, list(session.scalars(query)))
+    return account_dict(urls, account, list(session.scalars(query)), with_unreleased=insider)
 
 
 def _token_dict(token: Token, secret: str | None = None) -> dict[str, Any]:
@@ -161,6 +162,28 @@ def authenticate(session: Session, secret: str) -> dict[str, Any]:
 
 def revoke_token(session: Session, secret: str) -> None:
     session.delete(_find_token(session, secret))
+
+
+def list_tokens(session: Session, actor: access.Actor) -> dict[str, Any]:
+    """Return the actor's tokens, newest first, without their secrets."""
+    user = access.require_actor(actor)
+    tokens = session.scalars(
+        select(Token)
+        .where(Token.account_id == user["id"])
+        .order_by(Token.created_at.desc(), Token.id.desc())
+    )
+    return {"tokens": [_token_dict(token) for token in tokens]}
+
+
+def revoke_token_by_id(session: Session, actor: access.Actor, token_id: int) -> dict[str, Any]:
+    """Revoke one of the actor's tokens; another user's token is reported as not found."""
+    user = access.require_actor(actor)
+    token = session.get(Token, token_id)
+    if token is None or token.account_id != user["id"]:
+        raise NotFound(f"token {token_id} not found")
+    result = _token_dict(token)
+    session.delete(token)
+    return result
 
 
 def find_user(session: Session, username: str) -> Account:

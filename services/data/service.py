@@ -10,8 +10,11 @@ from __future__ import annotations
 
 from .rpc.accounts import AccountsRpc
 from .rpc.boxes import BoxesRpc
+from .rpc.catalog import CatalogRpc
+from .rpc.organizations import OrganizationsRpc
+from .rpc.tokens import TokensRpc
 from .rpc.uploads import UploadsRpc
 
 
-class DataService(AccountsRpc, BoxesRpc, UploadsRpc):
+class DataService(AccountsRpc, BoxesRpc, UploadsRpc, OrganizationsRpc, TokensRpc, CatalogRpc):
     name = "data"
