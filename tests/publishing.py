@@ -1,7 +1,7 @@
 """Boxes published for tests, through the public API or straight through data's RPC.
 
-The RPC path builds the same rows as the API in a fraction of the requests,
-for tests that need many fresh boxes; the file still goes through binstore.
+The RPC path builds the same rows as the API with fewer requests, for tests
+that need many fresh boxes. Uploaded files still go through binstore.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Checks of API answers that many tests share."""
+"""Checks of API responses that many tests share."""
 
 from __future__ import annotations
 
@@ -72,7 +72,7 @@ RUBY_CLIENT_BOX_KEYS = {
 
 
 def assert_error(response: requests.Response, status: int, fragment: str) -> None:
-    """Assert an error answer in the API's format whose message contains ``fragment``."""
+    """Assert an error response in the API's format whose message contains ``fragment``."""
     assert response.status_code == status, response.text
     assert response.headers["Content-Type"].startswith("application/json")
     body = response.json()

@@ -1,6 +1,6 @@
 """Who may read and change which account's boxes and organizations.
 
-Boxes belong to a user or an organization. A user holds every right on the
+Boxes belong to a user or an organization. A user has every right on the
 boxes of their own namespace. In an organization the member's role decides:
 
 =====================================================  ======  =====  =====
@@ -88,7 +88,7 @@ def role_in(session: Session, actor: Actor, organization: Account) -> Role | Non
 
 
 def level_on(session: Session, actor: Actor, account: Account) -> Level | None:
-    """Return the highest level ``actor`` holds on ``account``'s boxes, or None."""
+    """Return the highest level ``actor`` has on ``account``'s boxes, or None."""
     if actor is None:
         return None
     if account.kind == AccountKind.USER:
@@ -100,7 +100,7 @@ def level_on(session: Session, actor: Actor, account: Account) -> Level | None:
 def check_level(
     session: Session, actor: Actor, account: Account, needed: Level, action: str | None = None
 ) -> None:
-    """Raise unless ``actor`` holds ``needed`` on ``account``; ``action`` names what was tried."""
+    """Raise unless ``actor`` has ``needed`` on ``account``; ``action`` names what was tried."""
     actor = require_actor(actor)
     level = level_on(session, actor, account)
     if level is not None and level >= needed:
@@ -118,7 +118,7 @@ def check_level(
 def require_box(
     session: Session, actor: Actor, username: str, name: str, needed: Level = Level.READ
 ) -> Box:
-    """Return the box ``username/name`` if ``actor`` holds ``needed`` on it."""
+    """Return the box ``username/name`` if ``actor`` has ``needed`` on it."""
     if needed > Level.READ:
         require_actor(actor)
     account = find_account(session, username)
@@ -139,7 +139,7 @@ def require_box(
 def require_version(
     session: Session, actor: Actor, username: str, name: str, version: str, needed: Level
 ) -> Version:
-    """Return a version of a box ``actor`` holds ``needed`` on; unreleased ones need a role."""
+    """Return a version of a box ``actor`` has ``needed`` on; unreleased ones need a role."""
     box = require_box(session, actor, username, name, needed)
     found = session.scalar(
         select(Version).where(Version.box_id == box.id, Version.version == version)

@@ -7,14 +7,14 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from schemas.fields import NAME_PATTERN
 from services.toolkit.crypto import hash_token, new_token
 from services.toolkit.errors import Conflict, InvalidInput, NotFound, Unauthenticated
 
 from . import access
-from .models import Account, AccountKind, Box, Membership, Role, Token, utcnow
+from .models import Account, AccountKind, Box, Membership, Role, Token, Version, utcnow
 from .passwords import check_password, hash_password
 from .serialize import Urls, account_dict, timestamp
 
@@ -98,10 +98,10 @@ def add_member(session: Session, organization: str, username: str, role: str) ->
 def get_account(session: Session, urls: Urls, actor: access.Actor, username: str) -> dict[str, Any]:
     account = access.require_account(session, username)
     query = select(Box).where(Box.account_id == account.id).order_by(Box.name)
-    insider = access.sees_unreleased(session, actor, account)
-    if not insider:
+    if not access.sees_unreleased(session, actor, account):
         query = query.where(Box.private.is_(False))
-    return account_dict(urls, account, list(session.scalars(query)), with_unreleased=insider)
+    query = query.options(selectinload(Box.versions).selectinload(Version.providers))
+    return account_dict(urls, account, list(session.scalars(query)))
 
 
 def _token_dict(token: Token, secret: str | None = None) -> dict[str, Any]:

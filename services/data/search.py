@@ -9,7 +9,7 @@ Two plans keep a search fast however many boxes there are:
 1. The probe reads the first ``PROBE_ROWS`` boxes in the requested order
    from the sort index and keeps those that match. A query that matches
    many boxes (a popular word) fills the page from this prefix.
-2. If the prefix holds too few matches, the matches are rare, so the
+2. If the prefix contains too few matches, the matches are rare, so the
    trigram GIN indexes find all of them and only those are sorted.
 
 Without the split, PostgreSQL misjudges how many boxes a substring matches
@@ -17,7 +17,7 @@ and either walks the sort index through every box (rare matches) or sorts
 every match (common ones).
 
 NOTE: two cases still read every match. A query of one or two characters
-holds no trigram to look up, and a common word combined with a provider
+contains no trigram to look up, and a common word combined with a provider
 that few of its matches have fails the probe. On 100,000 boxes on a 2-core
 machine they took 60 and 100 ms, against 5 to 20 ms for other searches.
 """
@@ -110,26 +110,26 @@ def _ordered(query: Select[Any], sort_key: Any, box_id: Any, order: str) -> Sele
 
 
 def _probe(
-    session: Session, candidates: Select[Any], request: SearchQuery, wanted: int
+    session: Session, candidates: Select[Any], request: SearchQuery, needed: int
 ) -> list[int] | None:
-    """Return the ids of the first ``wanted`` matches, or None if the prefix holds too few."""
+    """Return the ids of the first ``needed`` matches, or None if the prefix has fewer."""
     assert request.q
-    rows = max(PROBE_ROWS, PROBE_ROWS_PER_RESULT * wanted)
+    rows = max(PROBE_ROWS, PROBE_ROWS_PER_RESULT * needed)
     prefix = _ordered(candidates, SORT_COLUMNS[request.sort], Box.id, request.order).limit(rows)
     walked = prefix.subquery("walked")
     query = select(walked.c.id).where(_text_filter(request.q, walked.c))
     ids = list(
         session.scalars(
-            _ordered(query, walked.c.sort_key, walked.c.id, request.order).limit(wanted)
+            _ordered(query, walked.c.sort_key, walked.c.id, request.order).limit(needed)
         )
     )
-    return ids if len(ids) == wanted else None
+    return ids if len(ids) == needed else None
 
 
 def _indexed(
-    session: Session, candidates: Select[Any], request: SearchQuery, wanted: int
+    session: Session, candidates: Select[Any], request: SearchQuery, needed: int
 ) -> list[int]:
-    """Return the ids of the first ``wanted`` matches found through the trigram indexes."""
+    """Return the ids of the first ``needed`` matches, found through the trigram indexes."""
     assert request.q
     # MATERIALIZED makes PostgreSQL find the matches first, which the trigram
     # indexes do well, instead of walking the sort index.
@@ -141,13 +141,13 @@ def _indexed(
     )
     query = candidates.with_only_columns(Box.id).where(Box.id.in_(select(matches.c.id)))
     ordered = _ordered(query, SORT_COLUMNS[request.sort], Box.id, request.order)
-    return list(session.scalars(ordered.limit(wanted)))
+    return list(session.scalars(ordered.limit(needed)))
 
 
 def search_ids(session: Session, actor: access.Actor, request: SearchQuery) -> list[int]:
     """Return the ids of the boxes on the requested page, in order."""
     offset = (request.page - 1) * request.limit
-    wanted = offset + request.limit
+    needed = offset + request.limit
     candidates = _candidates(session, actor, request)
 
     if not request.q:
@@ -156,9 +156,9 @@ def search_ids(session: Session, actor: access.Actor, request: SearchQuery) -> l
         )
         return list(session.scalars(ordered.limit(request.limit).offset(offset)))
 
-    ids = _probe(session, candidates, request, wanted)
+    ids = _probe(session, candidates, request, needed)
     if ids is None:
-        ids = _indexed(session, candidates, request, wanted)
+        ids = _indexed(session, candidates, request, needed)
     return ids[offset:]
 
 

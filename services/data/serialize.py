@@ -109,7 +109,7 @@ def box_dict(
 ) -> dict[str, Any]:
     """Build the Vagrant Cloud box object.
 
-    Search results leave out ``versions``, as Vagrant Cloud's do;
+    Search results and account listings leave out ``versions``;
     ``with_unreleased=False`` hides unreleased versions from readers who
     hold no role on the box's account.
     """
@@ -136,15 +136,18 @@ def box_dict(
     return result
 
 
-def account_dict(
-    urls: Urls, account: Account, boxes: list[Box], with_unreleased: bool
-) -> dict[str, Any]:
+def account_dict(urls: Urls, account: Account, boxes: list[Box]) -> dict[str, Any]:
+    """Build a user or organization with its boxes.
+
+    The boxes leave out ``versions``: ruby-vagrant-cloud loads them on demand
+    from the box itself, and shows every version twice when both carry them.
+    """
     return {
         "username": account.username,
         "avatar_url": None,
         "profile_html": render_markdown(account.profile_markdown),
         "profile_markdown": account.profile_markdown or "",
-        "boxes": [box_dict(urls, box, with_unreleased=with_unreleased) for box in boxes],
+        "boxes": [box_dict(urls, box, with_versions=False) for box in boxes],
     }
 
 

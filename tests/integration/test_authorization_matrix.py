@@ -1,8 +1,8 @@
 """Every actor against every box route, on public and private boxes.
 
 Boxes live in an organization, whose owner, admin and member act on them,
-and in a user's own namespace; a signed-in outsider and an anonymous client
-try everything too. The expected answer of each cell follows the rules in
+and in a user's own namespace. A signed-in outsider and an anonymous client
+try everything too. The expected status of each cell follows the rules in
 ``services.data.access``:
 
 - anyone reads a public box and its released versions;
@@ -325,7 +325,7 @@ WRITE_ROUTES = [
 
 def assert_answer(response: requests.Response, expected: int) -> None:
     assert response.status_code == expected, response.text
-    # A HEAD answer carries the status and headers without the body.
+    # A response to HEAD has the status and headers but no body.
     if expected >= 400 and response.request.method != "HEAD":
         body = response.json()
         assert body["success"] is False

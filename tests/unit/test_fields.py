@@ -16,8 +16,8 @@ def test_valid_versions(version: str) -> None:
     assert is_valid_version(version)
 
 
-# The suffixes are ones Ruby's Gem::Version rejects; vagrant would then
-# refuse the whole box metadata.
+# Ruby's Gem::Version rejects these suffixes, and vagrant would then reject
+# the whole box metadata.
 @pytest.mark.parametrize(
     "version",
     ["", "v1", "1..0", "1.0.", "one", "1.0.0.0.0", "1/0", "1.0-", "1.0-.", "1.0-rc..1", "1.0-rc."],
