@@ -25,13 +25,13 @@ class BoxEvent(Event):
 
 
 class VersionEvent(BoxEvent):
-    """version.created, version.released, version.revoked, version.deleted"""
+    """version.created, version.updated, version.released, version.revoked, version.deleted"""
 
     version: str
 
 
 class ProviderEvent(VersionEvent):
-    """provider.created, provider.uploaded, provider.deleted"""
+    """provider.created, provider.updated, provider.uploaded, provider.deleted"""
 
     provider: str
     architecture: str
@@ -44,10 +44,12 @@ EVENT_TYPES: dict[str, type[Event]] = {
     "box.updated": BoxEvent,
     "box.deleted": BoxEvent,
     "version.created": VersionEvent,
+    "version.updated": VersionEvent,
     "version.released": VersionEvent,
     "version.revoked": VersionEvent,
     "version.deleted": VersionEvent,
     "provider.created": ProviderEvent,
+    "provider.updated": ProviderEvent,
     "provider.uploaded": ProviderEvent,
     "provider.deleted": ProviderEvent,
 }

@@ -123,6 +123,8 @@ def base_config(database_url: str, amqp_uri: str, storage_root: Path) -> dict[st
             cfg.STORAGE_ROOT: str(storage_root),
             cfg.SECRET_KEY: secrets.token_urlsafe(32),
             cfg.RPC_TIMEOUT: 5,
+            # Long enough that only event invalidation can explain a fresh read.
+            cfg.METADATA_CACHE_TTL: 600,
         },
     }
 

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 from urllib.parse import urlencode
 
+from nameko.events import BROADCAST, event_handler
 from werkzeug.wrappers import Request, Response
 
 from services.toolkit import config as cfg
 from services.toolkit.crypto import DOWNLOAD_PURPOSE, sign
-from services.toolkit.web import api, json_response
+from services.toolkit.web import JSON_TYPE, api, json_response
 
+from ..auth import request_token
+from ..cache import MetadataCache
 from .base import GatewayBase
 
 DOWNLOAD = (
@@ -19,10 +23,37 @@ DOWNLOAD = (
 
 
 class DownloadRoutes(GatewayBase):
+    metadata_cache = MetadataCache()
+
     @api("GET", "/<username>/<name>")
     def box_metadata(self, request: Request, username: str, name: str) -> Any:
-        metadata = self.data.box_metadata(self.actor(request), username, name)
-        return json_response(metadata)
+        if request_token(request) is not None:
+            return json_response(self.data.box_metadata(self.actor(request), username, name))
+
+        cached = self.metadata_cache.get(username, name)
+        if cached is not None:
+            return Response(cached, mimetype=JSON_TYPE)
+        generation = self.metadata_cache.generation
+        body = json.dumps(self.data.box_metadata(None, username, name)).encode()
+        # An anonymous caller can read only public boxes, so this one is public.
+        self.metadata_cache.put(username, name, body, generation)
+        return Response(body, mimetype=JSON_TYPE)
+
+    @event_handler("data", "box.updated", handler_type=BROADCAST, reliable_delivery=False)
+    @event_handler("data", "box.deleted", handler_type=BROADCAST, reliable_delivery=False)
+    def forget_account_metadata(self, payload: dict[str, Any]) -> None:
+        # A rename changes the box's key, so forget every box of the owner.
+        self.metadata_cache.invalidate(payload["username"])
+
+    @event_handler("data", "version.released", handler_type=BROADCAST, reliable_delivery=False)
+    @event_handler("data", "version.revoked", handler_type=BROADCAST, reliable_delivery=False)
+    @event_handler("data", "version.updated", handler_type=BROADCAST, reliable_delivery=False)
+    @event_handler("data", "version.deleted", handler_type=BROADCAST, reliable_delivery=False)
+    @event_handler("data", "provider.uploaded", handler_type=BROADCAST, reliable_delivery=False)
+    @event_handler("data", "provider.updated", handler_type=BROADCAST, reliable_delivery=False)
+    @event_handler("data", "provider.deleted", handler_type=BROADCAST, reliable_delivery=False)
+    def forget_box_metadata(self, payload: dict[str, Any]) -> None:
+        self.metadata_cache.invalidate(payload["username"], payload["name"])
 
     @api("GET", DOWNLOAD)
     def download(

@@ -95,6 +95,9 @@ def cmd_up(config: dict[str, Any], args: argparse.Namespace) -> int:
         "gateway": str(cfg.setting(config, cfg.GATEWAY_ADDRESS)),
         "binstore": str(cfg.setting(config, cfg.BINSTORE_ADDRESS)),
     }
+    # Several gateway processes share its port (SO_REUSEPORT) and the kernel
+    # spreads connections among them, so the gateway uses more than one core.
+    instance_counts = {"gateway": int(cfg.setting(config, cfg.GATEWAY_INSTANCES))}
     processes = [
         ServiceProcess(
             name,
@@ -103,6 +106,7 @@ def cmd_up(config: dict[str, Any], args: argparse.Namespace) -> int:
             else env,
         )
         for name in SUITE
+        for _ in range(instance_counts.get(name, 1))
     ]
     supervisor = Supervisor(processes)
     supervisor.start()

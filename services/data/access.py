@@ -39,7 +39,7 @@ import enum
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, contains_eager, selectinload
 
 from services.toolkit.errors import NotFound, PermissionDenied, Unauthenticated
 
@@ -116,19 +116,33 @@ def check_level(
 
 
 def require_box(
-    session: Session, actor: Actor, username: str, name: str, needed: Level = Level.READ
+    session: Session,
+    actor: Actor,
+    username: str,
+    name: str,
+    needed: Level = Level.READ,
+    with_versions: bool = False,
 ) -> Box:
-    """Return the box ``username/name`` if ``actor`` has ``needed`` on it."""
+    """Return the box ``username/name`` if ``actor`` has ``needed`` on it.
+
+    ``with_versions`` loads the versions and their providers in the same
+    round of queries, for callers that serialize them all.
+    """
     if needed > Level.READ:
         require_actor(actor)
-    account = find_account(session, username)
-    box = None
-    if account is not None:
-        box = session.scalar(
-            select(Box).where(Box.account_id == account.id, func.lower(Box.name) == name.lower())
-        )
-    if box is None or account is None:
+    query = (
+        select(Box)
+        .join(Box.account)
+        .options(contains_eager(Box.account))
+        .where(func.lower(Account.username) == username.lower())
+        .where(func.lower(Box.name) == name.lower())
+    )
+    if with_versions:
+        query = query.options(selectinload(Box.versions).selectinload(Version.providers))
+    box = session.scalar(query)
+    if box is None:
         raise NotFound(f"box {username}/{name} not found")
+    account = box.account
     if box.private and level_on(session, actor, account) is None:
         raise NotFound(f"box {username}/{name} not found")
     if needed > Level.READ:

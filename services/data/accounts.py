@@ -97,10 +97,14 @@ def add_member(session: Session, organization: str, username: str, role: str) ->
 
 def get_account(session: Session, urls: Urls, actor: access.Actor, username: str) -> dict[str, Any]:
     account = access.require_account(session, username)
-    query = select(Box).where(Box.account_id == account.id).order_by(Box.name)
+    query = (
+        select(Box)
+        .where(Box.account_id == account.id)
+        .options(selectinload(Box.versions).selectinload(Version.providers))
+        .order_by(Box.name)
+    )
     if not access.sees_unreleased(session, actor, account):
         query = query.where(Box.private.is_(False))
-    query = query.options(selectinload(Box.versions).selectinload(Version.providers))
     return account_dict(urls, account, list(session.scalars(query)))
 
 

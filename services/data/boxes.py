@@ -89,14 +89,14 @@ def create_box(unit: UnitOfWork, urls: Urls, actor: access.Actor, fields: dict[s
 
 
 def get_box(session: Session, urls: Urls, actor: access.Actor, username: str, name: str) -> dict:
-    box = access.require_box(session, actor, username, name)
+    box = access.require_box(session, actor, username, name, with_versions=True)
     return box_dict(urls, box, with_unreleased=access.sees_unreleased(session, actor, box.account))
 
 
 def box_downloads(
     session: Session, actor: access.Actor, username: str, name: str
 ) -> dict[str, Any]:
-    box = access.require_box(session, actor, username, name)
+    box = access.require_box(session, actor, username, name, with_versions=True)
     return downloads_dict(box, with_unreleased=access.sees_unreleased(session, actor, box.account))
 
 
@@ -171,6 +171,7 @@ def update_version(
     if request.description is not None:
         found.description = request.description
     flush_unique(unit.session, f"version {request.version} already exists")
+    unit.emit("version.updated", version_event(found))
     return version_dict(urls, found.box, found)
 
 
@@ -345,12 +346,8 @@ def update_provider(
     _apply_provider_fields(found, request)
     if request.default_architecture:
         _clear_other_defaults(found.version, found)
-    try:
-        unit.session.flush()
-    except IntegrityError as exc:
-        raise Unprocessable(
-            f"provider {found.name} on {found.architecture} already exists"
-        ) from exc
+    flush_unique(unit.session, f"provider {found.name} on {found.architecture} already exists")
+    unit.emit("provider.updated", provider_event(found))
     return provider_dict(urls, found.version.box, found.version, found)
 
 
@@ -380,4 +377,5 @@ def delete_provider(
 def box_metadata(
     session: Session, urls: Urls, actor: access.Actor, username: str, name: str
 ) -> dict:
-    return metadata_dict(urls, access.require_box(session, actor, username, name))
+    box = access.require_box(session, actor, username, name, with_versions=True)
+    return metadata_dict(urls, box)

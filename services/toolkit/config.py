@@ -33,6 +33,8 @@ UPLOAD_TARGET_TTL = "upload_target_ttl"
 DOWNLOAD_URL_TTL = "download_url_ttl"
 GATEWAY_ADDRESS = "gateway_address"
 BINSTORE_ADDRESS = "binstore_address"
+METADATA_CACHE_TTL = "metadata_cache_ttl"
+GATEWAY_INSTANCES = "gateway_instances"
 
 DEFAULTS: dict[str, Any] = {
     PUBLIC_URL: "http://127.0.0.1:8000",
@@ -44,6 +46,8 @@ DEFAULTS: dict[str, Any] = {
     DOWNLOAD_URL_TTL: 300,  # seconds
     GATEWAY_ADDRESS: "127.0.0.1:8000",
     BINSTORE_ADDRESS: "127.0.0.1:8001",
+    METADATA_CACHE_TTL: 10.0,  # seconds
+    GATEWAY_INSTANCES: 2,
 }
 
 DEFAULT_CONFIG_PATH = Path(__file__).resolve().parents[2] / "config.yaml"

@@ -104,6 +104,12 @@ class ApiEndpoint(HttpRequestHandler):
         kwargs.setdefault("expected_exceptions", (AtlasError,))
         super().__init__(method, url, **kwargs)
 
+    def check_signature(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        # nameko checks every call's arguments with inspect.getcallargs, which
+        # costs about a tenth of a cached request. The URL rule names exactly
+        # the handler's parameters, so the check can never fail here.
+        return None
+
     def response_from_result(self, result: Any) -> Response:
         if isinstance(result, Response):
             return result

@@ -78,3 +78,35 @@ def test_login_with_token_and_bad_token(atlas_suite: Any, vagrant_factory: Any) 
     assert good.returncode == 0
     assert username in whoami.stdout
     assert bad.returncode != 0
+
+
+def test_version_and_provider_lifecycle(
+    atlas_suite: Any, vagrant_factory: Any, tmp_path: Path
+) -> None:
+    username = unique("cycle")
+    token = atlas_suite.create_user(username)
+    vagrant = vagrant_factory(token)
+    tag = f"{username}/cycle"
+    box_file = tmp_path / "cycle.box"
+    box_file.write_bytes(build_box("libvirt"))
+    vagrant.run("cloud", "box", "create", tag)
+    vagrant.run("cloud", "version", "create", tag, "1.0.0")
+    vagrant.run("cloud", "provider", "create", tag, "libvirt", "1.0.0")
+
+    upload = vagrant.run("cloud", "provider", "upload", tag, "libvirt", "1.0.0", str(box_file))
+    release = vagrant.run("cloud", "version", "release", tag, "1.0.0", "--force")
+    released = requests.get(f"{atlas_suite.api_url}/api/v1/box/{tag}", timeout=10).json()
+    revoke = vagrant.run("cloud", "version", "revoke", tag, "1.0.0", "--force")
+    revoked = requests.get(f"{atlas_suite.api_url}/{tag}", timeout=10).json()
+    delete_provider = vagrant.run("cloud", "provider", "delete", tag, "libvirt", "1.0.0", "--force")
+    delete_version = vagrant.run("cloud", "version", "delete", tag, "1.0.0", "--force")
+    remaining = requests.get(f"{atlas_suite.api_url}/api/v1/box/{tag}", timeout=10).json()
+
+    assert upload.returncode == 0
+    assert release.returncode == 0
+    assert released["current_version"]["version"] == "1.0.0"
+    assert revoke.returncode == 0
+    assert revoked["versions"] == []
+    assert delete_provider.returncode == 0
+    assert delete_version.returncode == 0
+    assert remaining["versions"] == []

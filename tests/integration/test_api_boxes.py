@@ -462,3 +462,44 @@ def test_account_lists_public_boxes_to_anonymous(user: Client, anonymous: Client
     account = anonymous.get(f"/api/v1/user/{user.username}").json()
 
     assert [box["name"] for box in account["boxes"]] == [public]
+
+
+def eventually(read: Any, check: Any, timeout: float = 10.0) -> Any:
+    """Return the first result of ``read()`` that passes ``check``, or the last one."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    result = read()
+    while not check(result) and time.monotonic() < deadline:
+        time.sleep(0.05)
+        result = read()
+    return result
+
+
+def test_cached_metadata_follows_release_and_revoke(user: Client, anonymous: Client) -> None:
+    box = published_box(user, build_box())
+    path = f"/{user.username}/{box}"
+    first = anonymous.get(path).json()
+    create_version(user, box, "2.0.0")
+    create_provider(user, box, "2.0.0")
+    upload(user, box, build_box(), "2.0.0")
+    user.put(f"/api/v1/box/{user.username}/{box}/version/2.0.0/release")
+
+    released = eventually(lambda: anonymous.get(path).json(), lambda m: len(m["versions"]) == 2)
+    user.put(f"/api/v1/box/{user.username}/{box}/version/2.0.0/revoke")
+    revoked = eventually(lambda: anonymous.get(path).json(), lambda m: len(m["versions"]) == 1)
+
+    assert [v["version"] for v in first["versions"]] == ["1.0.0"]
+    assert [v["version"] for v in released["versions"]] == ["2.0.0", "1.0.0"]
+    assert [v["version"] for v in revoked["versions"]] == ["1.0.0"]
+
+
+def test_cached_metadata_forgets_box_made_private(user: Client, anonymous: Client) -> None:
+    box = published_box(user, build_box())
+    path = f"/{user.username}/{box}"
+    assert anonymous.get(path).status_code == 200
+
+    user.put(f"/api/v1/box/{user.username}/{box}", json={"is_private": True})
+    hidden = eventually(lambda: anonymous.get(path), lambda r: r.status_code == 404)
+
+    assert_error(hidden, 404, "not found")

@@ -1,0 +1,36 @@
+"""The benchmark harness runs end to end and writes its table (figures are not checked)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.suite_process import ROOT
+
+
+def test_bench_quick_run_writes_results(tmp_path: Path) -> None:
+    output = tmp_path / "results.md"
+
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench.run",
+            "--quick",
+            "--only",
+            "metadata,rpc",
+            "--output",
+            str(output),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
+    table = output.read_text()
+    assert "box metadata GET" in table
+    assert "bare nameko RPC ping" in table
+    assert "- cores: " in table
