@@ -22,6 +22,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     func,
     text,
 )
@@ -153,6 +154,10 @@ class Box(Base):
     description: Mapped[str | None] = mapped_column(Text)
     private: Mapped[bool] = mapped_column(Boolean, default=False)
     downloads: Mapped[int] = mapped_column(BigInteger, default=0)
+    # Whether a version of the box is released (active). A trigger on versions
+    # keeps it current whatever code changes a version, so that search filters
+    # on it without joining versions; Atlas code only reads it.
+    released: Mapped[bool] = mapped_column(Boolean, server_default=false())
     created_at: Mapped[dt.datetime] = mapped_column(Timestamp, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(Timestamp, default=utcnow, onupdate=utcnow)
 

@@ -16,17 +16,17 @@ Without the split, PostgreSQL misjudges how many boxes a substring matches
 and either walks the sort index through every box (rare matches) or sorts
 every match (common ones).
 
-NOTE: two cases still read every match. A query of one or two characters
-contains no trigram to look up, and a common word combined with a provider
-that few of its matches have fails the probe. On 100,000 boxes on a 2-core
-machine they took 60 and 100 ms, against 5 to 20 ms for other searches.
+NOTE: two cases still read every match, so they slow down as the catalog
+grows: a query of one or two characters, which contains no trigram to look
+up, and a common word combined with a provider few of its matches have,
+which fails the probe. bench/search.py measures the usual searches.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, any_, exists, func, or_, select, true
+from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select, true, union
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from schemas.search import SearchQuery
@@ -52,55 +52,71 @@ def _contains(text: str) -> str:
     return f"%{escaped}%"
 
 
-def _owned_by_match(account_id: Any, pattern: str) -> ColumnElement[bool]:
-    # ANY(ARRAY(subquery)) runs the subquery once and lets the planner combine
-    # this condition with the trigram matches in one bitmap scan of boxes.
-    owners = select(Account.id).where(func.lower(Account.username).like(pattern))
-    return account_id == any_(func.array(owners.scalar_subquery()))
+def _owner_ids(session: Session, q: str) -> list[int]:
+    """Return the ids of the accounts whose names contain the owner part of ``q``."""
+    # Looked up before the box query, so that the planner gets the actual ids.
+    # For an unknown list it guesses a size that, with few owners, makes it
+    # expect most boxes to match, and then it reads the whole table.
+    owner, slash, _ = q.partition("/")
+    if slash and not owner:
+        return []
+    pattern = _contains(owner)
+    return list(
+        session.scalars(select(Account.id).where(func.lower(Account.username).like(pattern)))
+    )
 
 
-def _text_filter(q: str, columns: Any) -> ColumnElement[bool]:
-    """Return the match of ``q`` against ``columns`` (boxes, or a subquery of them)."""
+def _text_alternatives(q: str, owner_ids: list[int], columns: Any) -> list[ColumnElement[bool]]:
+    """Return the conditions of which a box matching ``q`` meets at least one.
+
+    ``columns`` are the box columns (of boxes, or of a subquery of them) and
+    ``owner_ids`` the accounts whose names match, from ``_owner_ids``.
+    """
     owner, slash, name = q.partition("/")
     if slash:
         # "owner/name" narrows to boxes of matching owners with matching names.
         conditions = []
         if owner:
-            conditions.append(_owned_by_match(columns.account_id, _contains(owner)))
+            conditions.append(columns.account_id.in_(owner_ids))
         if name:
             conditions.append(func.lower(columns.name).like(_contains(name)))
-        return and_(*conditions) if conditions else true()
+        return [and_(*conditions) if conditions else true()]
     pattern = _contains(q)
-    return or_(
+    alternatives = [
         func.lower(columns.name).like(pattern),
         func.lower(columns.short_description).like(pattern),
-        _owned_by_match(columns.account_id, pattern),
-    )
+    ]
+    if owner_ids:
+        alternatives.append(columns.account_id.in_(owner_ids))
+    return alternatives
 
 
-def _released_filter(provider: str | None, architecture: str | None) -> ColumnElement[bool]:
+def _released_filter(
+    box_id: Any, provider: str | None, architecture: str | None
+) -> ColumnElement[bool]:
+    """Return whether box ``box_id`` has a released version with the provider and architecture."""
     released = select(Version.id).where(
-        Version.box_id == Box.id, Version.status == VersionStatus.ACTIVE
+        Version.box_id == box_id, Version.status == VersionStatus.ACTIVE
     )
-    if provider is not None or architecture is not None:
-        released = released.join(Provider, Provider.version_id == Version.id)
-        if provider is not None:
-            released = released.where(Provider.name == provider)
-        if architecture is not None:
-            released = released.where(Provider.architecture == architecture)
+    released = released.join(Provider, Provider.version_id == Version.id)
+    if provider is not None:
+        released = released.where(Provider.name == provider)
+    if architecture is not None:
+        released = released.where(Provider.architecture == architecture)
     return exists(released)
 
 
-def _candidates(session: Session, actor: access.Actor, request: SearchQuery) -> Select[Any]:
-    """Return the boxes the actor may find, before the text match, in no order."""
+def _visible(session: Session, actor: access.Actor, request: SearchQuery) -> Select[Any]:
+    """Return the released boxes the actor may read, with the columns search needs."""
     query = select(Box.id, Box.name, Box.short_description, Box.account_id)
     query = query.add_columns(SORT_COLUMNS[request.sort].label("sort_key"))
+    query = query.where(Box.released.is_(True))
+    if request.provider is not None or request.architecture is not None:
+        query = query.where(_released_filter(Box.id, request.provider, request.architecture))
     readable = access.readable_account_ids(session, actor)
     if readable:
-        query = query.where(or_(Box.private.is_(False), Box.account_id.in_(readable)))
-    else:
-        query = query.where(Box.private.is_(False))
-    return query.where(_released_filter(request.provider, request.architecture))
+        return query.where(or_(Box.private.is_(False), Box.account_id.in_(readable)))
+    return query.where(Box.private.is_(False))
 
 
 def _ordered(query: Select[Any], sort_key: Any, box_id: Any, order: str) -> Select[Any]:
@@ -110,37 +126,41 @@ def _ordered(query: Select[Any], sort_key: Any, box_id: Any, order: str) -> Sele
 
 
 def _probe(
-    session: Session, candidates: Select[Any], request: SearchQuery, needed: int
+    session: Session,
+    visible: Select[Any],
+    request: SearchQuery,
+    owner_ids: list[int],
+    needed: int,
 ) -> list[int] | None:
     """Return the ids of the first ``needed`` matches, or None if the prefix has fewer."""
     assert request.q
     rows = max(PROBE_ROWS, PROBE_ROWS_PER_RESULT * needed)
-    prefix = _ordered(candidates, SORT_COLUMNS[request.sort], Box.id, request.order).limit(rows)
+    prefix = _ordered(visible, SORT_COLUMNS[request.sort], Box.id, request.order).limit(rows)
     walked = prefix.subquery("walked")
-    query = select(walked.c.id).where(_text_filter(request.q, walked.c))
-    ids = list(
-        session.scalars(
-            _ordered(query, walked.c.sort_key, walked.c.id, request.order).limit(needed)
-        )
-    )
+    query = select(walked.c.id).where(or_(*_text_alternatives(request.q, owner_ids, walked.c)))
+    ordered = _ordered(query, walked.c.sort_key, walked.c.id, request.order)
+    ids = list(session.scalars(ordered.limit(needed)))
     return ids if len(ids) == needed else None
 
 
 def _indexed(
-    session: Session, candidates: Select[Any], request: SearchQuery, needed: int
+    session: Session,
+    visible: Select[Any],
+    request: SearchQuery,
+    owner_ids: list[int],
+    needed: int,
 ) -> list[int]:
     """Return the ids of the first ``needed`` matches, found through the trigram indexes."""
     assert request.q
-    # MATERIALIZED makes PostgreSQL find the matches first, which the trigram
-    # indexes do well, instead of walking the sort index.
-    matches = (
-        select(Box.id)
-        .where(_text_filter(request.q, Box))
-        .cte("matches")
-        .prefix_with("MATERIALIZED")
-    )
-    query = candidates.with_only_columns(Box.id).where(Box.id.in_(select(matches.c.id)))
-    ordered = _ordered(query, SORT_COLUMNS[request.sort], Box.id, request.order)
+    # Each alternative is its own query, so that PostgreSQL looks it up in its
+    # own index; ORed in one query, it misjudges their count and reads every
+    # box. MATERIALIZED keeps it from walking the sort index instead.
+    keys = visible.with_only_columns(Box.id, SORT_COLUMNS[request.sort].label("sort_key"))
+    branches = [
+        keys.where(condition) for condition in _text_alternatives(request.q, owner_ids, Box)
+    ]
+    matches = union(*branches).cte("matches").prefix_with("MATERIALIZED")
+    ordered = _ordered(select(matches.c.id), matches.c.sort_key, matches.c.id, request.order)
     return list(session.scalars(ordered.limit(needed)))
 
 
@@ -148,17 +168,18 @@ def search_ids(session: Session, actor: access.Actor, request: SearchQuery) -> l
     """Return the ids of the boxes on the requested page, in order."""
     offset = (request.page - 1) * request.limit
     needed = offset + request.limit
-    candidates = _candidates(session, actor, request)
+    visible = _visible(session, actor, request)
 
     if not request.q:
         ordered = _ordered(
-            candidates.with_only_columns(Box.id), SORT_COLUMNS[request.sort], Box.id, request.order
+            visible.with_only_columns(Box.id), SORT_COLUMNS[request.sort], Box.id, request.order
         )
         return list(session.scalars(ordered.limit(request.limit).offset(offset)))
 
-    ids = _probe(session, candidates, request, needed)
+    owner_ids = _owner_ids(session, request.q)
+    ids = _probe(session, visible, request, owner_ids, needed)
     if ids is None:
-        ids = _indexed(session, candidates, request, needed)
+        ids = _indexed(session, visible, request, owner_ids, needed)
     return ids[offset:]
 
 

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import Client, unique
-from tests.publishing import api_publish
+from tests.publishing import api_publish, api_release
 from tests.responses import BOX_FIELDS, RUBY_CLIENT_BOX_KEYS, assert_error
 
 
@@ -73,6 +73,26 @@ def test_search_leaves_out_boxes_without_released_version(user: Client, anonymou
     released = api_publish(user, user.username, name=f"{word}-released")
 
     assert tags(search(anonymous, q=word)) == [released]
+
+
+def test_search_follows_release_revoke_and_delete(user: Client, anonymous: Client) -> None:
+    tag = api_publish(user, user.username, versions=("1.0.0", "1.1.0"))
+    name = tag.split("/")[1]
+    box = f"/api/v1/box/{tag}"
+
+    user.put(f"{box}/version/1.1.0/revoke")
+    after_one_revoke = tags(search(anonymous, q=name))
+    user.put(f"{box}/version/1.0.0/revoke")
+    after_both_revoked = tags(search(anonymous, q=name))
+    api_release(user, tag, "2.0.0")
+    after_new_release = tags(search(anonymous, q=name))
+    user.delete(f"{box}/version/2.0.0")
+    after_delete = tags(search(anonymous, q=name))
+
+    assert after_one_revoke == [tag]
+    assert after_both_revoked == []
+    assert after_new_release == [tag]
+    assert after_delete == []
 
 
 def test_search_filters_by_provider_and_architecture(user: Client, anonymous: Client) -> None:
