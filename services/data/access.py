@@ -22,9 +22,9 @@ add, change and remove members and admins              no      yes    yes
 grant, change or remove the owner role                 no      no     yes
 =====================================================  ======  =====  =====
 
-Members publish; what a released version serves changes only by the hand of
-an owner or admin, who may also revoke. Any member may leave, except the
-last owner. An organization always keeps at least one owner.
+Members publish, and may revoke a bad release. Only an owner or admin
+changes what a released version serves. Any member may leave, except the
+last owner, so an organization always keeps at least one owner.
 
 Everyone else, signed in or not, reads public boxes and their released and
 revoked versions. A signed-in outsider asking for a private box or an

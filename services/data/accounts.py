@@ -5,13 +5,19 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from schemas.fields import NAME_PATTERN
 from services.toolkit.crypto import hash_token, new_token
-from services.toolkit.errors import Conflict, InvalidInput, NotFound, Unauthenticated
+from services.toolkit.errors import (
+    Conflict,
+    InvalidInput,
+    NotFound,
+    Unauthenticated,
+    Unprocessable,
+)
 
 from . import access
 from .models import Account, AccountKind, Box, Membership, Role, Token, Version, utcnow
@@ -90,9 +96,26 @@ def add_member(session: Session, organization: str, username: str, role: str) ->
     membership = session.get(Membership, (org.id, user.id))
     if membership is None:
         session.add(Membership(organization=org, user=user, role=parsed_role))
-    else:
+    elif parsed_role != membership.role:
+        check_keeps_an_owner(session, org, membership)
         membership.role = parsed_role
     return {"organization": org.username, "username": user.username, "role": parsed_role.value}
+
+
+def check_keeps_an_owner(session: Session, organization: Account, leaving: Membership) -> None:
+    """Raise Unprocessable if ``leaving`` is the organization's last owner."""
+    if leaving.role != Role.OWNER:
+        return
+    owners = session.scalar(
+        select(func.count())
+        .select_from(Membership)
+        .where(Membership.organization_id == organization.id, Membership.role == Role.OWNER)
+    )
+    if owners is not None and owners <= 1:
+        raise Unprocessable(
+            f"{leaving.user.username!r} is the last owner of {organization.username!r}; "
+            "make another member owner first"
+        )
 
 
 def get_account(session: Session, urls: Urls, actor: access.Actor, username: str) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from schemas.organizations import MemberUpdate, OrganizationCreate
 from schemas.validation import validate as parse
-from services.toolkit.errors import NotFound, PermissionDenied, Unprocessable
+from services.toolkit.errors import NotFound, PermissionDenied
 
 from . import access, accounts
 from .models import Account, AccountKind, Membership, Role
@@ -71,21 +71,6 @@ def _check_owner(role: Role, actor: dict[str, Any], organization: Account, actio
         raise PermissionDenied(
             f"user {actor['username']!r} may not {action}; ask an owner of "
             f"{organization.username!r}"
-        )
-
-
-def _check_keeps_an_owner(session: Session, organization: Account, leaving: Membership) -> None:
-    if leaving.role != Role.OWNER:
-        return
-    owners = session.scalar(
-        select(func.count())
-        .select_from(Membership)
-        .where(Membership.organization_id == organization.id, Membership.role == Role.OWNER)
-    )
-    if owners <= 1:
-        raise Unprocessable(
-            f"{leaving.user.username!r} is the last owner of {organization.username!r}; "
-            "make another member owner first"
         )
 
 
@@ -147,7 +132,7 @@ def set_member(
         membership = Membership(organization=organization, user=user, role=new_role)
         session.add(membership)
     elif new_role != membership.role:
-        _check_keeps_an_owner(session, organization, membership)
+        accounts.check_keeps_an_owner(session, organization, membership)
         membership.role = new_role
     session.flush()
     return _membership_dict(membership)
@@ -168,7 +153,7 @@ def remove_member(
         _check_manager(actor_role, manager, organization, "remove members")
         if membership.role == Role.OWNER:
             _check_owner(actor_role, manager, organization, "remove an owner")
-    _check_keeps_an_owner(session, organization, membership)
+    accounts.check_keeps_an_owner(session, organization, membership)
 
     result = _membership_dict(membership)
     session.delete(membership)

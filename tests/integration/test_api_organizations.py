@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from services.toolkit.errors import Unprocessable
 from tests.conftest import Client, unique
 from tests.publishing import api_publish
 from tests.responses import assert_error
@@ -202,3 +203,12 @@ def test_membership_grants_and_removal_revokes_private_access(team: dict) -> Non
     assert before.status_code == 404
     assert during.status_code == 200
     assert after.status_code == 404
+
+
+def test_operator_cannot_demote_last_owner(data_rpc: Any, user: Client) -> None:
+    organization = create_organization(user)
+
+    with pytest.raises(Unprocessable, match="last owner"):
+        data_rpc.add_member(organization, user.username, "member")
+
+    assert roles(user, organization) == {user.username: "owner"}
