@@ -10,6 +10,9 @@ from services.toolkit.web import api
 
 from .base import V1, V2, GatewayBase
 
+# Token ids are PostgreSQL integers; a larger number matches no route.
+TOKEN = "/tokens/<int(max=2147483647):token_id>"
+
 
 class TokenRoutes(GatewayBase):
     @api("GET", V1 + "/tokens")
@@ -17,7 +20,7 @@ class TokenRoutes(GatewayBase):
     def list_tokens(self, request: Request) -> Any:
         return self.data.list_tokens(self.require_actor(request))
 
-    @api("DELETE", V1 + "/tokens/<int:token_id>")
-    @api("DELETE", V2 + "/tokens/<int:token_id>")
+    @api("DELETE", V1 + TOKEN)
+    @api("DELETE", V2 + TOKEN)
     def revoke_token(self, request: Request, token_id: int) -> Any:
         return self.data.revoke_token_by_id(self.require_actor(request), token_id)

@@ -181,3 +181,15 @@ def test_search_with_invalid_parameter_is_422(
     anonymous: Client, parameters: dict, message: str
 ) -> None:
     assert_error(anonymous.get("/api/v1/search", params=parameters), 422, message)
+
+
+def test_nul_character_in_request_is_400(user: Client, anonymous: Client) -> None:
+    in_query = anonymous.get("/api/v1/search", params={"q": "a\x00b"})
+    in_path = anonymous.get("/api/v1/box/a%00b/c")
+    in_body = user.post(
+        "/api/v1/boxes", json={"username": user.username, "name": "nul", "description": "a\x00"}
+    )
+
+    assert_error(in_query, 400, "request URL contains a NUL character")
+    assert_error(in_path, 400, "request URL contains a NUL character")
+    assert_error(in_body, 400, "request body contains a NUL character")

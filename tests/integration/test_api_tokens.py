@@ -98,6 +98,11 @@ def test_cannot_revoke_another_users_token(make_user: Any, anonymous: Client) ->
     assert still_valid.status_code == 200
 
 
+def test_token_id_out_of_range_is_404(user: Client) -> None:
+    assert_error(user.delete("/api/v1/tokens/99999999999999999999"), 404, "no route matches")
+    assert_error(user.delete("/api/v1/tokens/2147483647"), 404, "token 2147483647 not found")
+
+
 def test_tokens_routes_need_a_token(anonymous: Client) -> None:
     assert_error(anonymous.get("/api/v1/tokens"), 401, "authentication required")
     assert_error(anonymous.delete("/api/v1/tokens/1"), 401, "authentication required")
