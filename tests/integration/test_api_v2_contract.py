@@ -8,6 +8,10 @@ the v2 paths as its client sends them: single-provider paths end in
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+from typing import Any
+
 import requests
 
 from tests.boxes import build_box, sha256
@@ -193,3 +197,53 @@ def test_v2_account_and_authenticate(user: Client) -> None:
     }
     # Listed boxes leave out their versions, which the client loads from the box.
     assert [set(box) for box in account["boxes"]] == [BOX_FIELDS - {"versions"}]
+
+
+def test_v2_provider_added_to_released_version_reaches_metadata(
+    user: Client, anonymous: Client
+) -> None:
+    path = v2_box(user)
+    user.post(f"{path}/versions", json={"version": {"version": "1.0.0"}})
+    add_provider_with_url(user, path, "amd64")
+    user.put(f"{path}/version/1.0.0/release")
+    metadata_path = path.replace("/api/v2/box", "")
+    before = anonymous.get(metadata_path).json()
+
+    added = add_provider_with_url(user, path, "arm64", default=True)
+    after = eventually(
+        lambda: anonymous.get(metadata_path).json(),
+        lambda metadata: len(metadata["versions"][0]["providers"]) == 2,
+    )
+
+    assert added.status_code == 200, added.text
+    assert [p["architecture"] for p in before["versions"][0]["providers"]] == ["amd64"]
+    assert [
+        (p["architecture"], p["default_architecture"]) for p in after["versions"][0]["providers"]
+    ] == [("amd64", False), ("arm64", True)]
+
+
+def add_provider_with_url(
+    client: Client, path: str, architecture: str, default: bool | None = None
+) -> requests.Response:
+    provider: dict = {
+        "name": "libvirt",
+        "architecture": architecture,
+        "url": f"https://boxes.example/{architecture}.box",
+    }
+    if default is not None:
+        provider["default_architecture"] = default
+    return client.post(f"{path}/version/1.0.0/providers", json={"provider": provider})
+
+
+def eventually(read: Callable[[], Any], check: Callable[[Any], bool], timeout: float = 10) -> Any:
+    """Return the first result of ``read()`` that passes ``check``, or the last one.
+
+    The gateway's metadata cache forgets a box when the data service's event
+    arrives, a moment after the change.
+    """
+    deadline = time.monotonic() + timeout
+    result = read()
+    while not check(result) and time.monotonic() < deadline:
+        time.sleep(0.05)
+        result = read()
+    return result
