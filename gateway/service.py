@@ -8,9 +8,20 @@ from __future__ import annotations
 
 from .routes.accounts import AccountRoutes
 from .routes.boxes import BoxRoutes
+from .routes.catalog import CatalogRoutes
 from .routes.downloads import DownloadRoutes
 from .routes.health import HealthRoutes
+from .routes.organizations import OrganizationRoutes
+from .routes.tokens import TokenRoutes
 
 
-class GatewayService(AccountRoutes, BoxRoutes, DownloadRoutes, HealthRoutes):
+class GatewayService(
+    AccountRoutes,
+    BoxRoutes,
+    DownloadRoutes,
+    HealthRoutes,
+    OrganizationRoutes,
+    TokenRoutes,
+    CatalogRoutes,
+):
     name = "gateway"

@@ -10,9 +10,14 @@ from __future__ import annotations
 
 from .rpc.accounts import AccountsRpc
 from .rpc.boxes import BoxesRpc
+from .rpc.catalog import CatalogRpc
 from .rpc.garbage import GarbageRpc
+from .rpc.organizations import OrganizationsRpc
+from .rpc.tokens import TokensRpc
 from .rpc.uploads import UploadsRpc
 
 
-class DataService(AccountsRpc, BoxesRpc, UploadsRpc, GarbageRpc):
+class DataService(
+    AccountsRpc, BoxesRpc, UploadsRpc, GarbageRpc, OrganizationsRpc, TokensRpc, CatalogRpc
+):
     name = "data"

@@ -50,6 +50,7 @@ def create_upload_target(
     )
     if found.version.status == VersionStatus.REVOKED:
         raise Unprocessable(f"version {version} was revoked; its providers take no uploads")
+    access.check_released_change(unit.session, actor, found.version, "upload to")
     token = new_token()
     expires_at = utcnow() + dt.timedelta(seconds=ttl)
     unit.session.add(
@@ -159,24 +160,31 @@ def authorize_download(
     version: str,
     provider: str,
     architecture: str | None,
+    count: bool = True,
 ) -> dict[str, Any]:
-    """Count a download and return the blob to serve or the external URL to redirect to."""
+    """Return the blob to serve or the external URL to redirect to; ``count`` counts it."""
     found: Provider = require_provider(
         unit.session, actor, username, name, version, provider, architecture, Level.READ
     )
     if found.state != ProviderState.UPLOADED:
         raise NotFound(f"provider {provider} of version {version} has no box file yet")
-    if (
-        found.version.status != VersionStatus.ACTIVE
-        and access.level_on(unit.session, actor, found.version.box.account) is None
+    if found.version.status != VersionStatus.ACTIVE and not access.sees_unreleased(
+        unit.session, actor, found.version.box.account
     ):
         raise NotFound(f"version {version} of box {username}/{name} not found")
-    unit.session.execute(
-        update(Provider).where(Provider.id == found.id).values(downloads=Provider.downloads + 1)
-    )
-    unit.session.execute(
-        update(Box).where(Box.id == found.version.box_id).values(downloads=Box.downloads + 1)
-    )
+    if count:
+        # Increments in SQL, so that concurrent downloads never lose a count.
+        # A download changes neither object, so updated_at keeps its value.
+        unit.session.execute(
+            update(Provider)
+            .where(Provider.id == found.id)
+            .values(downloads=Provider.downloads + 1, updated_at=Provider.updated_at)
+        )
+        unit.session.execute(
+            update(Box)
+            .where(Box.id == found.version.box_id)
+            .values(downloads=Box.downloads + 1, updated_at=Box.updated_at)
+        )
     if found.original_url is not None:
         return {"url": found.original_url}
     artifact = found.artifact

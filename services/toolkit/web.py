@@ -68,7 +68,23 @@ def read_json(request: Request) -> dict[str, Any]:
         raise InvalidInput(f"request body is not valid JSON: {exc}") from exc
     if not isinstance(body, dict):
         raise InvalidInput("request body must be a JSON object")
+    if _contains_nul(body):
+        raise InvalidInput(NUL_MESSAGE.format(where="request body"))
     return body
+
+
+# PostgreSQL text cannot hold NUL, so a value with one fails in the database.
+NUL_MESSAGE = "{where} contains a NUL character (\\u0000); remove it"
+
+
+def _contains_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_contains_nul(key) or _contains_nul(item) for key, item in value.items())
+    if isinstance(value, list | tuple):
+        return any(_contains_nul(item) for item in value)
+    return False
 
 
 class JsonWsgiApp(WsgiApp):
@@ -87,6 +103,9 @@ class JsonWsgiApp(WsgiApp):
             return response(environ, start_response)
         except RouteNotFound:
             response = error_response(404, f"no route matches {request.path}")
+            return response(environ, start_response)
+        if _contains_nul(values) or _contains_nul(list(request.args.items(multi=True))):
+            response = error_response(400, NUL_MESSAGE.format(where="request URL"))
             return response(environ, start_response)
         request.path_values = values  # type: ignore[attr-defined]
         return provider.handle_request(request)(environ, start_response)

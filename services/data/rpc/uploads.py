@@ -63,9 +63,10 @@ class UploadsRpc(DataBase):
         version: str,
         provider: str,
         architecture: str | None = None,
+        count: bool = True,
     ) -> dict:
-        """Count a download; return ``{"sha256", "size"}`` for a hosted file or ``{"url"}``."""
+        """Return ``{"sha256", "size"}`` for a hosted file or ``{"url"}``; count it if ``count``."""
         with self.db.transaction() as unit:
             return uploads.authorize_download(
-                unit, actor, username, name, version, provider, architecture
+                unit, actor, username, name, version, provider, architecture, count
             )
