@@ -3,7 +3,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTHON ?= python3
 
-.PHONY: install up test lint format bench
+.PHONY: install up test lint format bench bench-binstore
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,3 +31,7 @@ format: install
 # Side-by-side benchmarks; writes bench/results.md. Needs wrk and nginx.
 bench: install
 	$(BIN)/python -m bench.run
+
+# Writes bench/results-binstore.md; needs PostgreSQL, RabbitMQ, nginx and curl.
+bench-binstore: install
+	$(BIN)/python -m bench.binstore

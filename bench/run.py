@@ -11,10 +11,11 @@ import tests.conftest  # noqa: F401 - applies eventlet's monkey patching first
 from tests.suite_process import running_suite
 
 from .pairs import Row, metadata_pair, publish_box, rpc_pair, scale_pair
+from .search import search_pair
 from .tools import environment
 
 HERE = Path(__file__).resolve().parent
-PAIRS = ("metadata", "rpc", "scale")
+PAIRS = ("metadata", "rpc", "scale", "search")
 
 
 def render(rows: list[Row], facts: dict[str, str], quick: bool) -> str:
@@ -66,6 +67,10 @@ def main(argv: list[str] | None = None) -> int:
                 suite.create_user("scale")
                 small, large = (100, 1000) if args.quick else (1000, 100000)
                 rows.append(scale_pair(suite, "scale", small, large, seconds))
+        if "search" in selected:
+            with running_suite(Path(workdir) / "search") as suite:
+                small, large = (100, 1000) if args.quick else (1000, 100000)
+                rows.append(search_pair(suite, small, large, seconds))
 
     Path(args.output).write_text(render(rows, environment(), args.quick))
     print(Path(args.output).read_text())

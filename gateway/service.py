@@ -9,10 +9,13 @@ from __future__ import annotations
 from .routes.account_pages import AccountPageRoutes
 from .routes.accounts import AccountRoutes
 from .routes.boxes import BoxRoutes
+from .routes.catalog import CatalogRoutes
 from .routes.downloads import DownloadRoutes
 from .routes.health import HealthRoutes
+from .routes.organizations import OrganizationRoutes
 from .routes.pages import PageRoutes
 from .routes.publish_pages import PublishPageRoutes
+from .routes.tokens import TokenRoutes
 
 
 class GatewayService(
@@ -20,6 +23,9 @@ class GatewayService(
     BoxRoutes,
     DownloadRoutes,
     HealthRoutes,
+    OrganizationRoutes,
+    TokenRoutes,
+    CatalogRoutes,
     PageRoutes,
     AccountPageRoutes,
     PublishPageRoutes,

@@ -15,7 +15,11 @@ ARCHITECTURE_PATTERN = r"^[a-z0-9][a-z0-9_]{0,15}$"
 
 # Vagrant compares box versions as dotted numbers, optionally with a
 # pre-release suffix after a dash ("1.2.3", "20240101.0", "2.0.0-rc1").
-VERSION_PATTERN = re.compile(r"^\d{1,9}(\.\d{1,9}){0,3}(-[0-9A-Za-z.]{1,32})?$")
+# Vagrant parses every version in box metadata with Ruby's Gem::Version and
+# rejects the whole document if one fails (vagrant 2.3.4,
+# lib/vagrant/box_metadata.rb), so the suffix admits only what Gem::Version
+# accepts: dot-separated parts of letters, digits and dashes.
+VERSION_PATTERN = re.compile(r"^\d{1,9}(\.\d{1,9}){0,3}(-[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?$")
 
 CHECKSUM_LENGTHS = {"md5": 32, "sha1": 40, "sha256": 64, "sha384": 96, "sha512": 128}
 CHECKSUM_TYPES = tuple(CHECKSUM_LENGTHS)

@@ -1,14 +1,14 @@
 """create web sessions
 
 Revision ID: 0006
-Revises: 0001
+Revises: 0004
 """
 
 from alembic import op
 import sqlalchemy as sa
 
 revision = '0006'
-down_revision = '0001'
+down_revision = '0004'
 branch_labels = None
 depends_on = None
 

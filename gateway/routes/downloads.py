@@ -56,6 +56,9 @@ class DownloadRoutes(GatewayBase):
     @event_handler("data", "version.revoked", handler_type=BROADCAST, reliable_delivery=False)
     @event_handler("data", "version.updated", handler_type=BROADCAST, reliable_delivery=False)
     @event_handler("data", "version.deleted", handler_type=BROADCAST, reliable_delivery=False)
+    # A provider created with a URL on a released version appears in metadata
+    # at once, and may take the default architecture from another.
+    @event_handler("data", "provider.created", handler_type=BROADCAST, reliable_delivery=False)
     @event_handler("data", "provider.uploaded", handler_type=BROADCAST, reliable_delivery=False)
     @event_handler("data", "provider.updated", handler_type=BROADCAST, reliable_delivery=False)
     @event_handler("data", "provider.deleted", handler_type=BROADCAST, reliable_delivery=False)
@@ -72,8 +75,15 @@ class DownloadRoutes(GatewayBase):
         provider: str,
         architecture: str,
     ) -> Any:
+        # A HEAD request only probes the URL, so it is not counted as a download.
         target = self.data.authorize_download(
-            self.actor(request), username, name, version, provider, architecture
+            self.actor(request),
+            username,
+            name,
+            version,
+            provider,
+            architecture,
+            request.method != "HEAD",
         )
         if "url" in target:
             location = target["url"]

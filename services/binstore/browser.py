@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
-from typing import IO, Any
+from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDecoder, NeedData
@@ -21,10 +21,11 @@ from werkzeug.wrappers import Request, Response
 
 from services.toolkit import config as cfg
 from services.toolkit.crypto import UPLOAD_ERROR_PURPOSE, sign
-from services.toolkit.errors import AtlasError, InvalidInput
+from services.toolkit.errors import AtlasError, InvalidInput, PayloadTooLarge
 from services.toolkit.web import JSON_TYPE, api, error_response, json_response
 
-from .storage import CHUNK_SIZE
+from .receiving import read_chunks
+from .uploads import UploadReceiver
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +33,7 @@ FILE_FIELD = "file"
 NEXT_FIELD = "next"
 MAX_FIELD_BYTES = 4096  # largest form field other than the file
 MAX_PARTS = 16  # form parts accepted in one upload
+MAX_FORM_OVERHEAD = MAX_PARTS * (MAX_FIELD_BYTES + 1024)  # bytes of a form beyond its file
 PREFLIGHT_MAX_AGE = 600  # seconds a browser may cache the preflight response
 ERROR_SIGNATURE_TTL = 600  # seconds the upload page accepts a signed error message
 
@@ -44,8 +46,9 @@ class MultipartUpload:
     ``next`` before the file input.
     """
 
-    def __init__(self, stream: IO[bytes], boundary: bytes) -> None:
-        self.stream = stream
+    def __init__(self, body: Iterator[bytes], boundary: bytes, max_file_size: int) -> None:
+        self.body = body
+        self.max_file_size = max_file_size
         self.decoder = MultipartDecoder(boundary, max_parts=MAX_PARTS)
         self.fields: dict[str, str] = {}
         self.filename: str | None = None
@@ -54,13 +57,14 @@ class MultipartUpload:
         """Yield the bytes of the ``file`` part; raise ``InvalidInput`` on a malformed form."""
         part: str | None = None
         value = bytearray()
+        file_size = 0
         while True:
             try:
                 event = self.decoder.next_event()
             except ValueError as exc:
                 raise InvalidInput(f"the upload form is malformed: {exc}") from exc
             if isinstance(event, NeedData):
-                self.decoder.receive_data(self.stream.read(CHUNK_SIZE) or None)
+                self.decoder.receive_data(next(self.body, None))
             elif isinstance(event, File) and event.name == FILE_FIELD:
                 if self.filename is not None:
                     raise InvalidInput("the upload form has more than one file; send one .box file")
@@ -70,6 +74,12 @@ class MultipartUpload:
                 part = event.name
                 value.clear()
             elif isinstance(event, Data) and part == FILE_FIELD:
+                file_size += len(event.data)
+                if file_size > self.max_file_size:
+                    raise PayloadTooLarge(
+                        f"the file exceeds the maximum size of {self.max_file_size} bytes; "
+                        "ask the operator to raise max_upload_size"
+                    )
                 if event.data:
                     yield event.data
             elif isinstance(event, Data) and part is not None:
@@ -94,7 +104,7 @@ class BrowserUploadRoutes:
 
     # Provided by BinstoreService.
     config: dict[str, Any]
-    receive: Callable[[str, Iterator[bytes], int | None], dict]
+    upload_receiver: Callable[[], UploadReceiver]
 
     @api("OPTIONS", "/uploads/<token>")
     def upload_preflight(self, request: Request, token: str) -> Any:
@@ -112,9 +122,11 @@ class BrowserUploadRoutes:
             error = InvalidInput("send the file as multipart/form-data in a field named 'file'")
             return self._allow_page_origin(request, error_response(error.status, str(error)))
 
-        form = MultipartUpload(request.stream, boundary.encode("latin-1"))
+        receiver = self.upload_receiver()
+        body = read_chunks(request.stream, receiver.max_size + MAX_FORM_OVERHEAD)
+        form = MultipartUpload(body, boundary.encode("latin-1"), receiver.max_size)
         try:
-            result = self.receive(token, form.file_chunks(), None)
+            result = receiver.receive_chunks(token, form.file_chunks(), None)
         except AtlasError as exc:
             log.warning("browser upload failed: %s", exc)
             next_url = self._next_url(form.fields.get(NEXT_FIELD))

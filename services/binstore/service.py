@@ -1,51 +1,61 @@
 """HTTP service that receives box files and serves them.
 
-``PUT /uploads/<token>`` streams a box file to disk while hashing it and
-attaches it to its provider through the data service. ``GET /blobs/<sha256>``
-serves a stored file to holders of a signed, expiring token, with ``Range``,
-``ETag`` and ``If-None-Match``.
+``PUT /uploads/<token>`` streams a box file into storage while hashing it
+and attaches it to its provider through the data service. The ``uploads``
+module describes whole and resumable uploads. ``GET /blobs/<sha256>`` serves a
+stored file with ``sendfile`` to holders of a signed, expiring token, with
+``Range``, ``ETag`` and ``If-None-Match``. Garbage collection runs on a
+timer and on request over RPC (``atlas gc``).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
+import re
 from typing import Any
 
 from nameko.dependency_providers import Config
 from nameko.extensions import DependencyProvider
-from werkzeug.wrappers import Request, Response
-from werkzeug.wsgi import wrap_file
+from nameko.rpc import rpc
+from werkzeug.wrappers import Request
 
 from services.toolkit import config as cfg
 from services.toolkit.crypto import DOWNLOAD_PURPOSE, verify
-from services.toolkit.errors import NotFound, PermissionDenied, Unprocessable
+from services.toolkit.errors import NotFound, PermissionDenied, ServiceUnavailable
 from services.toolkit.rpc import TimedRpcProxy
+from services.toolkit.timer import setting_timer
 from services.toolkit.web import api
 
+from . import garbage
 from .browser import BrowserUploadRoutes
-from .storage import CHUNK_SIZE, ChecksumMismatch, IncompleteUpload, LocalStorage
+from .digests import DigestCache
+from .downloads import blob_response
+from .storage import BlobNotFound, BlobStorage, storage_from_config
+from .uploads import UploadReceiver
 
 log = logging.getLogger(__name__)
 
+SHA256_PATTERN = re.compile(r"^[0-9a-f]{64}$")
+
 
 class Storage(DependencyProvider):
-    """The blob store under ``ATLAS.storage_root``."""
+    """The storage backend the configuration names."""
 
     def setup(self) -> None:
-        self.storage = LocalStorage(cfg.setting(self.container.config, cfg.STORAGE_ROOT))
+        self.storage = storage_from_config(self.container.config)
 
-    def get_dependency(self, worker_ctx: Any) -> LocalStorage:
+    def get_dependency(self, worker_ctx: Any) -> BlobStorage:
         return self.storage
 
 
-def body_chunks(request: Request) -> Iterator[bytes]:
-    stream = request.stream
-    while True:
-        chunk = stream.read(CHUNK_SIZE)
-        if not chunk:
-            return
-        yield chunk
+class ResumeDigests(DependencyProvider):
+    """Digests of partial uploads kept between their parts, shared by the workers."""
+
+    def setup(self) -> None:
+        self.cache = DigestCache()
+
+    def get_dependency(self, worker_ctx: Any) -> DigestCache:
+        return self.cache
 
 
 class BinstoreService(BrowserUploadRoutes):
@@ -53,29 +63,16 @@ class BinstoreService(BrowserUploadRoutes):
 
     data = TimedRpcProxy("data")
     storage = Storage()
+    resume_digests = ResumeDigests()
     config = Config()
 
     @api("PUT", "/uploads/<token>")
     def upload(self, request: Request, token: str) -> Any:
-        return self.receive(token, body_chunks(request), request.content_length)
+        return self.upload_receiver().receive(request, token)
 
-    def receive(self, token: str, chunks: Iterable[bytes], expected_size: int | None) -> dict:
-        """Store the file for upload target ``token`` and attach it to its provider."""
-        expected = self.data.begin_upload(token)
-        try:
-            sha256, size = self.storage.store(
-                chunks,
-                expected["checksum_type"],
-                expected["checksum"],
-                expected_size=expected_size,
-            )
-        except (ChecksumMismatch, IncompleteUpload) as exc:
-            log.warning("upload for provider %s rejected: %s", expected["provider_id"], exc)
-            self.data.reject_upload(token, str(exc))
-            raise Unprocessable(str(exc)) from exc
-        result = self.data.finish_upload(token, sha256, size)
-        log.info("stored %s (%d bytes) for provider %s", sha256, size, result["provider_id"])
-        return {"sha256": sha256, "size": size, "success": True}
+    def upload_receiver(self) -> UploadReceiver:
+        max_size = int(cfg.setting(self.config, cfg.MAX_UPLOAD_SIZE))
+        return UploadReceiver(self.storage, self.data, self.resume_digests, max_size)
 
     @api("GET", "/blobs/<sha256>")
     def download(self, request: Request, sha256: str) -> Any:
@@ -83,18 +80,31 @@ class BinstoreService(BrowserUploadRoutes):
         token = request.args.get("token", "")
         if not verify(key, DOWNLOAD_PURPOSE, sha256, token):
             raise PermissionDenied("the download link is invalid or expired; request the box again")
-        path = self.storage.path(sha256)
+        if not SHA256_PATTERN.match(sha256):
+            raise NotFound(f"blob {sha256} not found")
         try:
-            handle = open(path, "rb")  # noqa: SIM115 - closed by the WSGI server
-        except FileNotFoundError as exc:
+            blob = self.storage.open_blob(sha256)
+        except BlobNotFound as exc:
             raise NotFound(f"blob {sha256} not found") from exc
-        size = path.stat().st_size
-        response = Response(
-            wrap_file(request.environ, handle, CHUNK_SIZE),
-            mimetype="application/octet-stream",
-            direct_passthrough=True,
-        )
-        response.set_etag(sha256)
-        response.headers["Cache-Control"] = "private, max-age=300, immutable"
-        response.content_length = size
-        return response.make_conditional(request, accept_ranges=True, complete_length=size)
+        return blob_response(request, blob, sha256)
+
+    @rpc
+    def collect_garbage(self, dry_run: bool = False) -> dict:
+        """Remove unreferenced blobs, dead partial uploads, stale temporary files and old targets.
+
+        Returns what was removed, or with ``dry_run`` what would be, as
+        ``services.binstore.garbage.collect_garbage`` describes.
+        """
+        grace_period = float(cfg.setting(self.config, cfg.GC_GRACE_PERIOD))
+        return garbage.collect_garbage(self.storage, self.data, grace_period, dry_run)
+
+    # NOTE: once the jobs system exists, this could submit a garbage
+    # collection job instead, so that each run is recorded with its history
+    # and only one runs at a time across binstore instances.
+    @setting_timer(cfg.GC_INTERVAL)
+    def collect_garbage_periodically(self) -> None:
+        grace_period = float(cfg.setting(self.config, cfg.GC_GRACE_PERIOD))
+        try:
+            garbage.collect_garbage(self.storage, self.data, grace_period, dry_run=False)
+        except ServiceUnavailable as exc:
+            log.warning("garbage collection skipped until the next interval: %s", exc)

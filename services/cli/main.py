@@ -21,6 +21,7 @@ from .supervisor import ServiceProcess, Supervisor, service_env
 # Services `atlas up` starts, in order; each runs in its own process.
 SUITE = ("data", "binstore", "gateway")
 READY_TIMEOUT = 60.0  # seconds `atlas up` waits for /health to pass
+GC_TIMEOUT = 600.0  # seconds `atlas gc` waits; a large store takes long to list
 
 
 def say(message: str) -> None:
@@ -32,15 +33,17 @@ def fail(message: str) -> int:
     return 1
 
 
-def rpc(config: dict[str, Any]) -> Any:
+def rpc(config: dict[str, Any], timeout: float | None = None) -> Any:
     """Return a connected RPC proxy to the cluster; close it with ``stop()``."""
     from nameko.standalone.rpc import ClusterRpcProxy
 
-    return ClusterRpcProxy(config, timeout=float(cfg.setting(config, cfg.RPC_TIMEOUT)))
+    return ClusterRpcProxy(config, timeout=timeout or float(cfg.setting(config, cfg.RPC_TIMEOUT)))
 
 
-def call(config: dict[str, Any], service: str, method: str, *args: Any) -> Any:
-    proxy = rpc(config)
+def call(
+    config: dict[str, Any], service: str, method: str, *args: Any, timeout: float | None = None
+) -> Any:
+    proxy = rpc(config, timeout)
     cluster = proxy.start()
     try:
         return getattr(getattr(cluster, service), method)(*args)
@@ -159,6 +162,24 @@ def cmd_tokens_create(config: dict[str, Any], args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_gc(config: dict[str, Any], args: argparse.Namespace) -> int:
+    report = call(config, "binstore", "collect_garbage", args.dry_run, timeout=args.timeout)
+    verb = "would delete" if args.dry_run else "deleted"
+    for blob in report["blobs"]:
+        say(f"{verb} blob {blob['sha256']} ({blob['size']} bytes): {blob['reason']}")
+    for partial in report["partial_uploads"]:
+        say(f"{verb} partial upload {partial['name']} ({partial['size']} bytes)")
+    for temporary in report["temporary_files"]:
+        say(f"{verb} temporary file {temporary['name']} ({temporary['size']} bytes)")
+    say(f"{verb} {report['expired_upload_targets']} expired upload targets")
+    say(f"{verb} {report['freed_bytes']} bytes in all")
+    say(
+        f"{report['waiting_blobs']} unreferenced blobs are kept until their grace period "
+        f"of {report['grace_period']:g} seconds has passed"
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="atlas", description="Operate an Atlas box registry.")
     parser.add_argument(
@@ -206,6 +227,20 @@ def build_parser() -> argparse.ArgumentParser:
     create_token.add_argument("username")
     create_token.add_argument("--description", default="created by atlas tokens create")
     create_token.set_defaults(func=cmd_tokens_create)
+
+    gc = commands.add_parser(
+        "gc", help="delete unreferenced blobs, stale uploads and expired upload targets"
+    )
+    gc.add_argument(
+        "--dry-run", action="store_true", help="list what would be deleted and delete nothing"
+    )
+    gc.add_argument(
+        "--timeout",
+        type=float,
+        default=GC_TIMEOUT,
+        help=f"seconds to wait for binstore to finish (default {GC_TIMEOUT:g})",
+    )
+    gc.set_defaults(func=cmd_gc)
     return parser
 
 

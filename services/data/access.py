@@ -1,9 +1,36 @@
-"""Who may read and change which account's boxes.
+"""Who may read and change which account's boxes and organizations.
 
-A user owns their own namespace. In an organization, every member may read
-private boxes and publish versions and providers; owners and admins may also
-create, change and delete boxes. An outsider gets ``NotFound`` for a private
-box, so its existence does not leak.
+Boxes belong to a user or an organization. A user has every right on the
+boxes of their own namespace. In an organization the member's role decides:
+
+=====================================================  ======  =====  =====
+action                                                 member  admin  owner
+=====================================================  ======  =====  =====
+read private boxes, their versions, metadata, files    yes     yes    yes
+see unreleased versions and their providers            yes     yes    yes
+create versions; release and revoke them               yes     yes    yes
+change, renumber or delete an unreleased version       yes     yes    yes
+create, change, delete or upload providers of an       yes     yes    yes
+unreleased version
+change the description of any version                  yes     yes    yes
+create, change and delete boxes                        no      yes    yes
+delete a released or revoked version                   no      yes    yes
+create, change, delete or upload providers of a        no      yes    yes
+released version
+list the organization's members                        yes     yes    yes
+add, change and remove members and admins              no      yes    yes
+grant, change or remove the owner role                 no      no     yes
+=====================================================  ======  =====  =====
+
+Members publish, and may revoke a bad release. Only an owner or admin
+changes what a released version serves. Any member may leave, except the
+last owner, so an organization always keeps at least one owner.
+
+Everyone else, signed in or not, reads public boxes and their released and
+revoked versions. A signed-in outsider asking for a private box or an
+unreleased version gets ``NotFound``, so its existence does not leak, and
+``PermissionDenied`` for a write to a public box. An anonymous write gets
+``Unauthenticated`` whatever the box, so that answer reveals nothing either.
 """
 
 from __future__ import annotations
@@ -16,7 +43,7 @@ from sqlalchemy.orm import Session, contains_eager, selectinload
 
 from services.toolkit.errors import NotFound, PermissionDenied, Unauthenticated
 
-from .models import Account, AccountKind, Box, Membership, Role, Version
+from .models import Account, AccountKind, Box, Membership, Role, Version, VersionStatus
 
 
 class Level(enum.IntEnum):
@@ -25,9 +52,11 @@ class Level(enum.IntEnum):
     MANAGE = 3
 
 
-_ROLE_LEVEL = {Role.OWNER: Level.MANAGE, Role.ADMIN: Level.MANAGE, Role.MEMBER: Level.PUBLISH}
+ROLE_LEVEL = {Role.OWNER: Level.MANAGE, Role.ADMIN: Level.MANAGE, Role.MEMBER: Level.PUBLISH}
 
 Actor = dict[str, Any] | None
+
+AUTHENTICATION_REQUIRED = "authentication required; send a token in the Authorization header"
 
 
 def find_account(session: Session, username: str) -> Account | None:
@@ -41,28 +70,49 @@ def require_account(session: Session, username: str) -> Account:
     return account
 
 
+def require_actor(actor: Actor) -> dict[str, Any]:
+    if actor is None:
+        raise Unauthenticated(AUTHENTICATION_REQUIRED)
+    return actor
+
+
+def role_in(session: Session, actor: Actor, organization: Account) -> Role | None:
+    """Return ``actor``'s role in ``organization``, or None for a non-member."""
+    if actor is None:
+        return None
+    return session.scalar(
+        select(Membership.role).where(
+            Membership.organization_id == organization.id, Membership.user_id == actor["id"]
+        )
+    )
+
+
 def level_on(session: Session, actor: Actor, account: Account) -> Level | None:
-    """Return the highest level ``actor`` holds on ``account``'s boxes, or None."""
+    """Return the highest level ``actor`` has on ``account``'s boxes, or None."""
     if actor is None:
         return None
     if account.kind == AccountKind.USER:
         return Level.MANAGE if account.id == actor["id"] else None
-    role = session.scalar(
-        select(Membership.role).where(
-            Membership.organization_id == account.id, Membership.user_id == actor["id"]
-        )
-    )
-    return _ROLE_LEVEL[role] if role is not None else None
+    role = role_in(session, actor, account)
+    return ROLE_LEVEL[role] if role is not None else None
 
 
-def check_level(session: Session, actor: Actor, account: Account, needed: Level) -> None:
-    if actor is None:
-        raise Unauthenticated("authentication required; send a token in the Authorization header")
+def check_level(
+    session: Session, actor: Actor, account: Account, needed: Level, action: str | None = None
+) -> None:
+    """Raise unless ``actor`` has ``needed`` on ``account``; ``action`` names what was tried."""
+    actor = require_actor(actor)
     level = level_on(session, actor, account)
-    if level is None or level < needed:
+    if level is not None and level >= needed:
+        return
+    if action is None:
         raise PermissionDenied(
             f"user {actor['username']!r} may not change boxes of {account.username!r}"
         )
+    raise PermissionDenied(
+        f"user {actor['username']!r} may not {action}; ask an owner or admin of "
+        f"{account.username!r}"
+    )
 
 
 def require_box(
@@ -73,11 +123,13 @@ def require_box(
     needed: Level = Level.READ,
     with_versions: bool = False,
 ) -> Box:
-    """Return the box ``username/name`` if ``actor`` holds ``needed`` on it.
+    """Return the box ``username/name`` if ``actor`` has ``needed`` on it.
 
     ``with_versions`` loads the versions and their providers in the same
     round of queries, for callers that serialize them all.
     """
+    if needed > Level.READ:
+        require_actor(actor)
     query = (
         select(Box)
         .join(Box.account)
@@ -91,8 +143,7 @@ def require_box(
     if box is None:
         raise NotFound(f"box {username}/{name} not found")
     account = box.account
-    level = level_on(session, actor, account)
-    if box.private and level is None:
+    if box.private and level_on(session, actor, account) is None:
         raise NotFound(f"box {username}/{name} not found")
     if needed > Level.READ:
         check_level(session, actor, account, needed)
@@ -102,15 +153,47 @@ def require_box(
 def require_version(
     session: Session, actor: Actor, username: str, name: str, version: str, needed: Level
 ) -> Version:
+    """Return a version of a box ``actor`` has ``needed`` on; unreleased ones need a role."""
     box = require_box(session, actor, username, name, needed)
     found = session.scalar(
         select(Version).where(Version.box_id == box.id, Version.version == version)
     )
-    if found is None:
+    if found is None or (
+        found.status == VersionStatus.UNRELEASED and level_on(session, actor, box.account) is None
+    ):
         raise NotFound(f"version {version} of box {box.account.username}/{box.name} not found")
     return found
 
 
-def readable_box_filter(session: Session, actor: Actor, account: Account) -> bool:
-    """Return whether ``actor`` may see ``account``'s private boxes."""
+def check_released_change(session: Session, actor: Actor, version: Version, action: str) -> None:
+    """Raise PermissionDenied unless ``actor`` may change what a released ``version`` serves.
+
+    ``action`` completes the sentence "may not ... version 1.0 of acme/base",
+    for example "delete" or "upload to".
+    """
+    if version.status == VersionStatus.UNRELEASED:
+        return
+    box = version.box
+    check_level(
+        session,
+        actor,
+        box.account,
+        Level.MANAGE,
+        f"{action} version {version.version} of {box.account.username}/{box.name} "
+        f"because it is {version.status.value}",
+    )
+
+
+def sees_unreleased(session: Session, actor: Actor, account: Account) -> bool:
+    """Return whether ``actor`` may see ``account``'s private boxes and unreleased versions."""
     return level_on(session, actor, account) is not None
+
+
+def readable_account_ids(session: Session, actor: Actor) -> list[int]:
+    """Return the ids of the accounts whose private boxes ``actor`` may read."""
+    if actor is None:
+        return []
+    organizations = session.scalars(
+        select(Membership.organization_id).where(Membership.user_id == actor["id"])
+    )
+    return [actor["id"], *organizations]

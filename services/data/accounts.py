@@ -5,13 +5,19 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from schemas.fields import NAME_PATTERN
 from services.toolkit.crypto import hash_token, new_token
-from services.toolkit.errors import Conflict, InvalidInput, NotFound, Unauthenticated
+from services.toolkit.errors import (
+    Conflict,
+    InvalidInput,
+    NotFound,
+    Unauthenticated,
+    Unprocessable,
+)
 
 from . import access
 from .models import Account, AccountKind, Box, Membership, Role, Token, Version, utcnow
@@ -90,9 +96,26 @@ def add_member(session: Session, organization: str, username: str, role: str) ->
     membership = session.get(Membership, (org.id, user.id))
     if membership is None:
         session.add(Membership(organization=org, user=user, role=parsed_role))
-    else:
+    elif parsed_role != membership.role:
+        check_keeps_an_owner(session, org, membership)
         membership.role = parsed_role
     return {"organization": org.username, "username": user.username, "role": parsed_role.value}
+
+
+def check_keeps_an_owner(session: Session, organization: Account, leaving: Membership) -> None:
+    """Raise Unprocessable if ``leaving`` is the organization's last owner."""
+    if leaving.role != Role.OWNER:
+        return
+    owners = session.scalar(
+        select(func.count())
+        .select_from(Membership)
+        .where(Membership.organization_id == organization.id, Membership.role == Role.OWNER)
+    )
+    if owners is not None and owners <= 1:
+        raise Unprocessable(
+            f"{leaving.user.username!r} is the last owner of {organization.username!r}; "
+            "make another member owner first"
+        )
 
 
 def get_account(session: Session, urls: Urls, actor: access.Actor, username: str) -> dict[str, Any]:
@@ -103,7 +126,7 @@ def get_account(session: Session, urls: Urls, actor: access.Actor, username: str
         .options(selectinload(Box.versions).selectinload(Version.providers))
         .order_by(Box.name)
     )
-    if not access.readable_box_filter(session, actor, account):
+    if not access.sees_unreleased(session, actor, account):
         query = query.where(Box.private.is_(False))
     return account_dict(urls, account, list(session.scalars(query)))
 
@@ -172,6 +195,28 @@ def authenticate(session: Session, secret: str) -> dict[str, Any]:
 
 def revoke_token(session: Session, secret: str) -> None:
     session.delete(_find_token(session, secret))
+
+
+def list_tokens(session: Session, actor: access.Actor) -> dict[str, Any]:
+    """Return the actor's tokens, newest first, without their secrets."""
+    user = access.require_actor(actor)
+    tokens = session.scalars(
+        select(Token)
+        .where(Token.account_id == user["id"])
+        .order_by(Token.created_at.desc(), Token.id.desc())
+    )
+    return {"tokens": [_token_dict(token) for token in tokens]}
+
+
+def revoke_token_by_id(session: Session, actor: access.Actor, token_id: int) -> dict[str, Any]:
+    """Revoke one of the actor's tokens; another user's token is reported as not found."""
+    user = access.require_actor(actor)
+    token = session.get(Token, token_id)
+    if token is None or token.account_id != user["id"]:
+        raise NotFound(f"token {token_id} not found")
+    result = _token_dict(token)
+    session.delete(token)
+    return result
 
 
 def find_user(session: Session, username: str) -> Account:

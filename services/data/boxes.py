@@ -21,7 +21,14 @@ from . import access
 from .access import Level
 from .database import UnitOfWork
 from .models import Box, Provider, ProviderState, Version, VersionStatus, utcnow
-from .serialize import Urls, box_dict, metadata_dict, provider_dict, version_dict
+from .serialize import (
+    Urls,
+    box_dict,
+    downloads_dict,
+    metadata_dict,
+    provider_dict,
+    version_dict,
+)
 
 
 def flush_unique(session: Session, message: str) -> None:
@@ -82,7 +89,15 @@ def create_box(unit: UnitOfWork, urls: Urls, actor: access.Actor, fields: dict[s
 
 
 def get_box(session: Session, urls: Urls, actor: access.Actor, username: str, name: str) -> dict:
-    return box_dict(urls, access.require_box(session, actor, username, name, with_versions=True))
+    box = access.require_box(session, actor, username, name, with_versions=True)
+    return box_dict(urls, box, with_unreleased=access.sees_unreleased(session, actor, box.account))
+
+
+def box_downloads(
+    session: Session, actor: access.Actor, username: str, name: str
+) -> dict[str, Any]:
+    box = access.require_box(session, actor, username, name, with_versions=True)
+    return downloads_dict(box, with_unreleased=access.sees_unreleased(session, actor, box.account))
 
 
 def update_box(
@@ -164,6 +179,7 @@ def delete_version(
     unit: UnitOfWork, urls: Urls, actor: access.Actor, username: str, name: str, version: str
 ) -> dict:
     found = access.require_version(unit.session, actor, username, name, version, Level.PUBLISH)
+    access.check_released_change(unit.session, actor, found, "delete")
     result = version_dict(urls, found.box, found)
     unit.emit("version.deleted", version_event(found))
     unit.session.delete(found)
@@ -248,6 +264,13 @@ def _apply_provider_fields(provider: Provider, request: bodies.ProviderFields) -
         provider.default_architecture = request.default_architecture
 
 
+def _clear_other_defaults(version: Version, default: Provider) -> None:
+    """Make ``default`` the only default architecture of its provider name in ``version``."""
+    for other in version.providers:
+        if other is not default and other.name == default.name:
+            other.default_architecture = False
+
+
 def create_provider(
     unit: UnitOfWork,
     urls: Urls,
@@ -261,6 +284,7 @@ def create_provider(
     found = access.require_version(unit.session, actor, username, name, version, Level.PUBLISH)
     if found.status == VersionStatus.REVOKED:
         raise Unprocessable(f"version {found.version} was revoked; providers cannot be added")
+    access.check_released_change(unit.session, actor, found, "add providers to")
     architecture = request.architecture or DEFAULT_ARCHITECTURE
     clash = f"provider {request.name} on {architecture} already exists for version {found.version}"
     # The first architecture of a provider is its default until told otherwise.
@@ -275,6 +299,8 @@ def create_provider(
     _apply_provider_fields(provider, request)
     if request.default_architecture is None:
         provider.default_architecture = first_of_name
+    elif request.default_architecture:
+        _clear_other_defaults(found, provider)
     unit.session.add(provider)
     flush_unique(unit.session, clash)
     unit.emit("provider.created", provider_event(provider))
@@ -312,11 +338,14 @@ def update_provider(
     found = require_provider(
         unit.session, actor, username, name, version, provider, architecture, Level.PUBLISH
     )
+    access.check_released_change(unit.session, actor, found.version, "change providers of")
     if request.name is not None:
         found.name = request.name
     if request.architecture is not None:
         found.architecture = request.architecture
     _apply_provider_fields(found, request)
+    if request.default_architecture:
+        _clear_other_defaults(found.version, found)
     flush_unique(unit.session, f"provider {found.name} on {found.architecture} already exists")
     unit.emit("provider.updated", provider_event(found))
     return provider_dict(urls, found.version.box, found.version, found)
@@ -335,6 +364,7 @@ def delete_provider(
     found = require_provider(
         unit.session, actor, username, name, version, provider, architecture, Level.PUBLISH
     )
+    access.check_released_change(unit.session, actor, found.version, "delete providers of")
     result = provider_dict(urls, found.version.box, found.version, found)
     unit.emit("provider.deleted", provider_event(found))
     unit.session.delete(found)

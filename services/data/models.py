@@ -22,7 +22,9 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -45,6 +47,19 @@ class Base(DeclarativeBase):
 
 
 Timestamp = DateTime(timezone=True)
+
+
+def trigram_index(name: str, expression: Any) -> Index:
+    """Return a GIN index of ``expression``'s trigrams, for LIKE '%text%' matches.
+
+    It needs PostgreSQL's pg_trgm extension, which the migrations create.
+    """
+    return Index(
+        name,
+        expression.label("expression"),
+        postgresql_using="gin",
+        postgresql_ops={"expression": "gin_trgm_ops"},
+    )
 
 
 class AccountKind(enum.StrEnum):
@@ -89,6 +104,8 @@ class Account(Base):
     __table_args__ = (
         # Names are unique regardless of case, so "Acme" cannot shadow "acme".
         Index("uq_accounts_username_lower", func.lower(username), unique=True),
+        # Serves substring matches of owner names in box search (pg_trgm).
+        trigram_index("ix_accounts_username_trgm", func.lower(username)),
     )
 
 
@@ -108,6 +125,9 @@ class Membership(Base):
 
     user: Mapped[Account] = relationship(foreign_keys=[user_id])
     organization: Mapped[Account] = relationship(foreign_keys=[organization_id])
+
+    # The primary key starts with organization_id; this finds a user's organizations.
+    __table_args__ = (Index("ix_memberships_user_id", user_id),)
 
 
 class Token(Base):
@@ -152,6 +172,10 @@ class Box(Base):
     description: Mapped[str | None] = mapped_column(Text)
     private: Mapped[bool] = mapped_column(Boolean, default=False)
     downloads: Mapped[int] = mapped_column(BigInteger, default=0)
+    # Whether a version of the box is released (active). A trigger on versions
+    # keeps it current whatever code changes a version, so that search filters
+    # on it without joining versions; Atlas code only reads it.
+    released: Mapped[bool] = mapped_column(Boolean, server_default=false())
     created_at: Mapped[dt.datetime] = mapped_column(Timestamp, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(Timestamp, default=utcnow, onupdate=utcnow)
 
@@ -162,6 +186,13 @@ class Box(Base):
 
     __table_args__ = (
         Index("uq_boxes_account_id_name_lower", account_id, func.lower(name), unique=True),
+        # Box search matches substrings of these expressions (pg_trgm) and
+        # pages through results in the order of these columns.
+        trigram_index("ix_boxes_name_trgm", func.lower(name)),
+        trigram_index("ix_boxes_short_description_trgm", func.lower(short_description)),
+        Index("ix_boxes_downloads", downloads, "id"),
+        Index("ix_boxes_created_at", created_at, "id"),
+        Index("ix_boxes_updated_at", updated_at, "id"),
     )
 
 
@@ -190,7 +221,15 @@ class Version(Base):
         back_populates="version", cascade="all, delete-orphan", passive_deletes=True
     )
 
-    __table_args__ = (UniqueConstraint("box_id", "version"),)
+    __table_args__ = (
+        UniqueConstraint("box_id", "version"),
+        # Box search keeps only boxes with a released version.
+        Index(
+            "ix_versions_box_id_active",
+            "box_id",
+            postgresql_where=text("status = 'active'"),
+        ),
+    )
 
 
 class Artifact(Base):
@@ -201,6 +240,9 @@ class Artifact(Base):
     sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
     size: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[dt.datetime] = mapped_column(Timestamp, default=utcnow)
+    # When garbage collection first found no provider referring to the file;
+    # cleared when one refers to it again. The file is deleted a grace period later.
+    orphaned_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
 
 
 class Provider(Base):
@@ -224,7 +266,7 @@ class Provider(Base):
     checksum: Mapped[str | None] = mapped_column(String(128))
     checksum_type: Mapped[str | None] = mapped_column(String(16))
     artifact_sha256: Mapped[str | None] = mapped_column(
-        ForeignKey("artifacts.sha256", ondelete="RESTRICT")
+        ForeignKey("artifacts.sha256", ondelete="RESTRICT"), index=True
     )
     # Why the last upload was rejected, shown to the publisher.
     last_error: Mapped[str | None] = mapped_column(Text)
@@ -250,6 +292,8 @@ class UploadTarget(Base):
     direct: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[dt.datetime] = mapped_column(Timestamp, default=utcnow)
     expires_at: Mapped[dt.datetime] = mapped_column(Timestamp)
+    # Total bytes of a resumable upload, from the Content-Range of its first part.
+    size: Mapped[int | None] = mapped_column(BigInteger)
     # Set when binstore stored the file; the target cannot be used again.
     completed_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
     artifact_sha256: Mapped[str | None] = mapped_column(

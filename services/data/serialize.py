@@ -104,7 +104,15 @@ def current_version(box: Box) -> Version | None:
     return active[0] if active else None
 
 
-def box_dict(urls: Urls, box: Box, with_versions: bool = True) -> dict[str, Any]:
+def box_dict(
+    urls: Urls, box: Box, with_versions: bool = True, with_unreleased: bool = True
+) -> dict[str, Any]:
+    """Build the Vagrant Cloud box object.
+
+    Search results and account listings leave out ``versions``;
+    ``with_unreleased=False`` hides unreleased versions from readers who
+    hold no role on the box's account.
+    """
     current = current_version(box)
     result: dict[str, Any] = {
         "tag": f"{box.account.username}/{box.name}",
@@ -120,17 +128,47 @@ def box_dict(urls: Urls, box: Box, with_versions: bool = True) -> dict[str, Any]
         "current_version": version_dict(urls, box, current) if current else None,
     }
     if with_versions:
-        result["versions"] = [version_dict(urls, box, v) for v in sorted_versions(box)]
+        result["versions"] = [
+            version_dict(urls, box, v)
+            for v in sorted_versions(box)
+            if with_unreleased or v.status != VersionStatus.UNRELEASED
+        ]
     return result
 
 
 def account_dict(urls: Urls, account: Account, boxes: list[Box]) -> dict[str, Any]:
+    """Build a user or organization with its boxes.
+
+    The boxes leave out ``versions``: ruby-vagrant-cloud loads them on demand
+    from the box itself, and shows every version twice when both carry them.
+    """
     return {
         "username": account.username,
         "avatar_url": None,
         "profile_html": render_markdown(account.profile_markdown),
         "profile_markdown": account.profile_markdown or "",
-        "boxes": [box_dict(urls, box) for box in boxes],
+        "boxes": [box_dict(urls, box, with_versions=False) for box in boxes],
+    }
+
+
+def downloads_dict(box: Box, with_unreleased: bool) -> dict[str, Any]:
+    """Build the download counts of a box and of each of its providers."""
+    return {
+        "tag": f"{box.account.username}/{box.name}",
+        "downloads": box.downloads,
+        "versions": [
+            {
+                "version": version.version,
+                "status": version.status.value,
+                "downloads": sum(p.downloads for p in version.providers),
+                "providers": [
+                    {"name": p.name, "architecture": p.architecture, "downloads": p.downloads}
+                    for p in sorted(version.providers, key=lambda p: (p.name, p.architecture))
+                ],
+            }
+            for version in sorted_versions(box)
+            if with_unreleased or version.status != VersionStatus.UNRELEASED
+        ],
     }
 
 

@@ -10,10 +10,24 @@ from __future__ import annotations
 
 from .rpc.accounts import AccountsRpc
 from .rpc.boxes import BoxesRpc
+from .rpc.catalog import CatalogRpc
+from .rpc.garbage import GarbageRpc
+from .rpc.organizations import OrganizationsRpc
 from .rpc.pages import PagesRpc
 from .rpc.sessions import SessionsRpc
+from .rpc.tokens import TokensRpc
 from .rpc.uploads import UploadsRpc
 
 
-class DataService(AccountsRpc, BoxesRpc, UploadsRpc, SessionsRpc, PagesRpc):
+class DataService(
+    AccountsRpc,
+    BoxesRpc,
+    UploadsRpc,
+    GarbageRpc,
+    OrganizationsRpc,
+    TokensRpc,
+    CatalogRpc,
+    SessionsRpc,
+    PagesRpc,
+):
     name = "data"

@@ -16,7 +16,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from services.toolkit.crypto import hash_token, new_token
-from services.toolkit.errors import NotFound, Unprocessable
+from services.toolkit.errors import Conflict, NotFound, Unprocessable
 
 from . import access
 from .access import Level
@@ -50,6 +50,7 @@ def create_upload_target(
     )
     if found.version.status == VersionStatus.REVOKED:
         raise Unprocessable(f"version {version} was revoked; its providers take no uploads")
+    access.check_released_change(unit.session, actor, found.version, "upload to")
     token = new_token()
     expires_at = utcnow() + dt.timedelta(seconds=ttl)
     unit.session.add(
@@ -72,14 +73,28 @@ def _usable_target(session: Session, token: str, lock: bool = False) -> UploadTa
     return target
 
 
-def begin_upload(session: Session, token: str) -> dict[str, Any]:
-    """Return what binstore must check while it receives the file for ``token``."""
-    target = _usable_target(session, token)
+def begin_upload(unit: UnitOfWork, token: str, size: int | None = None) -> dict[str, Any]:
+    """Return what binstore must check while it receives the file for ``token``.
+
+    ``size`` is the total of a resumable upload. The first part records it;
+    a part that announces another total raises ``Conflict``.
+    """
+    target = _usable_target(unit.session, token, lock=size is not None)
+    if size is not None:
+        if target.size is None:
+            target.size = size
+        elif target.size != size:
+            raise Conflict(
+                f"this upload URL is receiving a file of {target.size} bytes, not {size}; "
+                "resume that upload or request a new upload URL"
+            )
     provider = target.provider
     return {
+        "target_id": target.id,
         "provider_id": provider.id,
         "checksum_type": provider.checksum_type,
         "checksum": provider.checksum,
+        "size": target.size,
     }
 
 
@@ -87,10 +102,13 @@ def finish_upload(unit: UnitOfWork, token: str, sha256: str, size: int) -> dict[
     """Attach the stored blob ``sha256`` to the target's provider and close the target."""
     session = unit.session
     target = _usable_target(session, token, lock=True)
+    # Updating the row, not only skipping the conflict, takes its lock: a
+    # garbage collection that selected it waits or skips it, and one that
+    # already deleted it makes this insert a new row.
     session.execute(
         insert(Artifact)
         .values(sha256=sha256, size=size, created_at=utcnow())
-        .on_conflict_do_nothing()
+        .on_conflict_do_update(index_elements=[Artifact.sha256], set_={"orphaned_at": None})
     )
     provider = target.provider
     provider.artifact_sha256 = sha256
@@ -110,8 +128,9 @@ def finish_upload(unit: UnitOfWork, token: str, sha256: str, size: int) -> dict[
 
 
 def reject_upload(unit: UnitOfWork, token: str, reason: str) -> None:
-    """Record why an upload was refused; the target stays usable for another try."""
+    """Record why an upload was refused; the target stays usable for a new upload from byte 0."""
     target = _usable_target(unit.session, token, lock=True)
+    target.size = None
     target.provider.last_error = reason
 
 
@@ -141,24 +160,31 @@ def authorize_download(
     version: str,
     provider: str,
     architecture: str | None,
+    count: bool = True,
 ) -> dict[str, Any]:
-    """Count a download and return the blob to serve or the external URL to redirect to."""
+    """Return the blob to serve or the external URL to redirect to; ``count`` counts it."""
     found: Provider = require_provider(
         unit.session, actor, username, name, version, provider, architecture, Level.READ
     )
     if found.state != ProviderState.UPLOADED:
         raise NotFound(f"provider {provider} of version {version} has no box file yet")
-    if (
-        found.version.status != VersionStatus.ACTIVE
-        and access.level_on(unit.session, actor, found.version.box.account) is None
+    if found.version.status != VersionStatus.ACTIVE and not access.sees_unreleased(
+        unit.session, actor, found.version.box.account
     ):
         raise NotFound(f"version {version} of box {username}/{name} not found")
-    unit.session.execute(
-        update(Provider).where(Provider.id == found.id).values(downloads=Provider.downloads + 1)
-    )
-    unit.session.execute(
-        update(Box).where(Box.id == found.version.box_id).values(downloads=Box.downloads + 1)
-    )
+    if count:
+        # Increments in SQL, so that concurrent downloads never lose a count.
+        # A download changes neither object, so updated_at keeps its value.
+        unit.session.execute(
+            update(Provider)
+            .where(Provider.id == found.id)
+            .values(downloads=Provider.downloads + 1, updated_at=Provider.updated_at)
+        )
+        unit.session.execute(
+            update(Box)
+            .where(Box.id == found.version.box_id)
+            .values(downloads=Box.downloads + 1, updated_at=Box.updated_at)
+        )
     if found.original_url is not None:
         return {"url": found.original_url}
     artifact = found.artifact

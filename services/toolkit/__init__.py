@@ -4,4 +4,5 @@ import warnings
 
 # eventlet 0.41 warns on import that it is in maintenance mode. Atlas keeps
 # every eventlet-specific line in this toolkit so that it can move off it.
-warnings.filterwarnings("ignore", message="\nEventlet is deprecated")
+# Its EventletDeprecationWarning derives from Warning, not DeprecationWarning.
+warnings.filterwarnings("ignore", message="\nEventlet is deprecated", category=Warning)

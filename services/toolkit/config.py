@@ -35,6 +35,9 @@ GATEWAY_ADDRESS = "gateway_address"
 BINSTORE_ADDRESS = "binstore_address"
 METADATA_CACHE_TTL = "metadata_cache_ttl"
 GATEWAY_INSTANCES = "gateway_instances"
+MAX_UPLOAD_SIZE = "max_upload_size"
+GC_INTERVAL = "gc_interval"
+GC_GRACE_PERIOD = "gc_grace_period"
 SESSION_TTL = "session_ttl"
 
 DEFAULTS: dict[str, Any] = {
@@ -49,6 +52,9 @@ DEFAULTS: dict[str, Any] = {
     BINSTORE_ADDRESS: "127.0.0.1:8001",
     METADATA_CACHE_TTL: 10.0,  # seconds
     GATEWAY_INSTANCES: 2,
+    MAX_UPLOAD_SIZE: 64 * 1024**3,  # bytes
+    GC_INTERVAL: 3600,  # seconds; 0 turns periodic garbage collection off
+    GC_GRACE_PERIOD: 86400,  # seconds
     SESSION_TTL: 14 * 24 * 3600,  # seconds
 }
 

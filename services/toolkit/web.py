@@ -20,6 +20,7 @@ from werkzeug.routing import RequestRedirect
 from werkzeug.wrappers import Request, Response
 
 from .errors import AtlasError, InvalidInput, PayloadTooLarge
+from .httpserver import make_server
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,8 @@ def read_json(request: Request) -> dict[str, Any]:
     length = request.content_length
     if length is not None and length > MAX_JSON_BODY:
         raise PayloadTooLarge(f"request body exceeds {MAX_JSON_BODY} bytes")
-    raw = request.get_data(cache=False)
+    # A chunked body announces no length, so read one byte past the limit at most.
+    raw = request.stream.read(MAX_JSON_BODY + 1)
     if len(raw) > MAX_JSON_BODY:
         raise PayloadTooLarge(f"request body exceeds {MAX_JSON_BODY} bytes")
     if not raw.strip():
@@ -66,7 +68,23 @@ def read_json(request: Request) -> dict[str, Any]:
         raise InvalidInput(f"request body is not valid JSON: {exc}") from exc
     if not isinstance(body, dict):
         raise InvalidInput("request body must be a JSON object")
+    if _contains_nul(body):
+        raise InvalidInput(NUL_MESSAGE.format(where="request body"))
     return body
+
+
+# PostgreSQL text cannot hold NUL, so a value with one fails in the database.
+NUL_MESSAGE = "{where} contains a NUL character (\\u0000); remove it"
+
+
+def _contains_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_contains_nul(key) or _contains_nul(item) for key, item in value.items())
+    if isinstance(value, list | tuple):
+        return any(_contains_nul(item) for item in value)
+    return False
 
 
 class JsonWsgiApp(WsgiApp):
@@ -86,6 +104,9 @@ class JsonWsgiApp(WsgiApp):
         except RouteNotFound:
             response = error_response(404, f"no route matches {request.path}")
             return response(environ, start_response)
+        if _contains_nul(values) or _contains_nul(list(request.args.items(multi=True))):
+            response = error_response(400, NUL_MESSAGE.format(where="request URL"))
+            return response(environ, start_response)
         request.path_values = values  # type: ignore[attr-defined]
         return provider.handle_request(request)(environ, start_response)
 
@@ -93,6 +114,9 @@ class JsonWsgiApp(WsgiApp):
 class JsonWebServer(WebServer):
     def get_wsgi_app(self) -> JsonWsgiApp:
         return JsonWsgiApp(self)
+
+    def get_wsgi_server(self, sock: Any, wsgi_app: Any, *args: Any, **kwargs: Any) -> Any:
+        return make_server(sock, wsgi_app)
 
 
 class ApiEndpoint(HttpRequestHandler):

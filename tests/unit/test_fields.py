@@ -9,12 +9,19 @@ from services.data.serialize import version_key
 from services.toolkit.errors import Unprocessable
 
 
-@pytest.mark.parametrize("version", ["1", "1.0", "1.0.0", "2024.1.15.3", "1.0.0-rc1"])
+@pytest.mark.parametrize(
+    "version", ["1", "1.0", "1.0.0", "2024.1.15.3", "1.0.0-rc1", "1.0.0-rc.1", "1.0.0-rc-1"]
+)
 def test_valid_versions(version: str) -> None:
     assert is_valid_version(version)
 
 
-@pytest.mark.parametrize("version", ["", "v1", "1..0", "1.0.", "one", "1.0.0.0.0", "1/0"])
+# Ruby's Gem::Version rejects these suffixes, and vagrant would then reject
+# the whole box metadata.
+@pytest.mark.parametrize(
+    "version",
+    ["", "v1", "1..0", "1.0.", "one", "1.0.0.0.0", "1/0", "1.0-", "1.0-.", "1.0-rc..1", "1.0-rc."],
+)
 def test_invalid_versions(version: str) -> None:
     assert not is_valid_version(version)
 

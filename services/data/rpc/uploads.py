@@ -31,9 +31,13 @@ class UploadsRpc(DataBase):
             )
 
     @rpc
-    def begin_upload(self, token: str) -> dict:
-        with self.db.read() as session:
-            return uploads.begin_upload(session, token)
+    def begin_upload(self, token: str, size: int | None = None) -> dict:
+        """Return ``{"target_id", "provider_id", "checksum_type", "checksum", "size"}``.
+
+        ``size`` is the total of a resumable upload, recorded by its first part.
+        """
+        with self.db.transaction() as unit:
+            return uploads.begin_upload(unit, token, size)
 
     @rpc
     def finish_upload(self, token: str, sha256: str, size: int) -> dict:
@@ -59,9 +63,10 @@ class UploadsRpc(DataBase):
         version: str,
         provider: str,
         architecture: str | None = None,
+        count: bool = True,
     ) -> dict:
-        """Count a download; return ``{"sha256", "size"}`` for a hosted file or ``{"url"}``."""
+        """Return ``{"sha256", "size"}`` for a hosted file or ``{"url"}``; count it if ``count``."""
         with self.db.transaction() as unit:
             return uploads.authorize_download(
-                unit, actor, username, name, version, provider, architecture
+                unit, actor, username, name, version, provider, architecture, count
             )

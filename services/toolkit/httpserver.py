@@ -1,0 +1,226 @@
+"""eventlet's WSGI server, as nameko runs it, with what serving large files needs.
+
+eventlet 0.41's ``eventlet.wsgi`` offers no ``wsgi.file_wrapper`` and writes
+every response body through a buffered socket file, one chunk at a time.
+It also hides chunked request bodies from werkzeug and drains the unread
+rest of a request body before it reuses a connection. This module adds:
+
+- ``wsgi.file_wrapper`` (PEP 3333). A ``FileBody`` that reaches the server
+  is sent with ``os.sendfile``, from the page cache to the socket, without
+  passing through Python.
+- ``wsgi.input_terminated``. eventlet's input stream ends at
+  ``Content-Length`` and at the last chunk of a chunked body, which is the
+  promise this key makes. Without it werkzeug reads a chunked body as empty.
+- A response sent before its request body was read to the end closes the
+  connection, unless little of the body is left. Without this, rejecting a
+  10 GiB upload by its headers would still mean reading 10 GiB. Before it
+  closes, the server reads and drops what the client still sends for a few
+  seconds ("lingering close", as nginx does): closing a socket with unread
+  data makes the kernel send a reset, which can destroy the response
+  before the client reads it.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable, Iterable, Iterator
+from typing import IO, Any
+
+from eventlet import wsgi
+from eventlet.hubs import trampoline
+from nameko.web.server import HttpOnlyProtocol
+from werkzeug.wsgi import FileWrapper
+
+log = logging.getLogger(__name__)
+
+# Bytes a FileBody reads per step when it is iterated instead of sent whole.
+FILE_BLOCK_SIZE = 1024 * 1024
+
+# Largest unread rest of a request body that the server reads and discards to
+# keep the connection open. With more left, or an unknown rest, it closes instead.
+MAX_DISCARDED_BODY = 64 * 1024  # bytes
+
+# Seconds a client may stay silent, mid-request or between keep-alive requests.
+CLIENT_TIMEOUT = 300.0
+
+# Seconds a closing connection keeps reading what the client still sends.
+LINGER_TIME = 5.0
+LINGER_READ_SIZE = 64 * 1024  # bytes
+
+# Environ key of a function that makes the server close the connection after
+# the current response.
+CLOSE_CONNECTION = "atlas.close_connection"
+
+BROKEN_CONNECTION = {errno.EPIPE, errno.ECONNRESET, errno.ESHUTDOWN, errno.ENOTCONN}
+
+
+class FileBody:
+    """A response body made of ``length`` bytes of an open file, from ``offset`` on.
+
+    The server sends it with ``sendfile``. Other WSGI servers and middleware
+    iterate it, which reads the same bytes with ``pread``. The body owns the
+    file and closes it in ``close()``.
+    """
+
+    def __init__(
+        self,
+        file: IO[bytes],
+        block_size: int = FILE_BLOCK_SIZE,
+        offset: int = 0,
+        length: int | None = None,
+    ) -> None:
+        self.file = file
+        self.block_size = block_size
+        self.offset = offset
+        if length is None:
+            length = os.fstat(file.fileno()).st_size - offset
+        self.length = length
+
+    def __iter__(self) -> Iterator[bytes]:
+        descriptor = self.file.fileno()
+        position = self.offset
+        end = self.offset + self.length
+        while position < end:
+            chunk = os.pread(descriptor, min(self.block_size, end - position), position)
+            if not chunk:
+                raise OSError(f"file ended at byte {position}, before byte {end} was sent")
+            position += len(chunk)
+            yield chunk
+
+    def close(self) -> None:
+        self.file.close()
+
+    def send(self, connection: socket.socket) -> None:
+        """Write the body to ``connection`` with ``sendfile``, yielding to other green threads.
+
+        Raises ``TimeoutError`` when the client accepts no data for
+        ``CLIENT_TIMEOUT`` seconds and ``OSError`` when it goes away.
+        """
+        descriptor = connection.fileno()
+        source = self.file.fileno()
+        position = self.offset
+        end = self.offset + self.length
+        while position < end:
+            try:
+                sent = os.sendfile(descriptor, source, position, end - position)
+            except BlockingIOError:
+                trampoline(
+                    connection,
+                    write=True,
+                    timeout=connection.gettimeout(),
+                    timeout_exc=TimeoutError("client accepted no data in time"),
+                )
+                continue
+            if sent == 0:
+                raise OSError(f"file ended at byte {position}, before byte {end} was sent")
+            position += sent
+
+
+def file_wrapper(file: IO[bytes], block_size: int = FILE_BLOCK_SIZE) -> Iterable[bytes]:
+    """Return the server's body for a whole file: a ``FileBody`` when it has a descriptor."""
+    try:
+        file.fileno()
+    except (AttributeError, OSError):
+        return FileWrapper(file, block_size)
+    return FileBody(file, block_size)
+
+
+def _unread_body_is_large(body: Any) -> bool:
+    if body.chunked_input:
+        # chunk_length is 0 only once the last chunk was read.
+        return bool(body.chunk_length != 0)
+    return bool((body.content_length or 0) - body.position > MAX_DISCARDED_BODY)
+
+
+class HttpProtocol(HttpOnlyProtocol):
+    """eventlet's HTTP/1.1 protocol with the additions this module describes."""
+
+    #: Whether closing the connection waits for the client to stop sending.
+    linger = False
+
+    def get_environ(self) -> dict[str, Any]:
+        environ: dict[str, Any] = super().get_environ()
+        environ["wsgi.file_wrapper"] = file_wrapper
+        environ["wsgi.input_terminated"] = True
+        environ[CLOSE_CONNECTION] = self.close_after_response
+        return environ
+
+    def close_after_response(self) -> None:
+        # eventlet sends "Connection: close" when this is set before the
+        # headers go out, and never drains the request body of a closing connection.
+        self.close_connection = 1
+        self.linger = True
+
+    def finish(self) -> None:
+        if self.linger:
+            self._linger()
+        super().finish()
+
+    def _linger(self) -> None:
+        connection = self.connection
+        deadline = time.monotonic() + LINGER_TIME
+        try:
+            self.wfile.flush()
+            connection.shutdown(socket.SHUT_WR)
+            while (remaining := deadline - time.monotonic()) > 0:
+                connection.settimeout(remaining)
+                if not connection.recv(LINGER_READ_SIZE):
+                    return
+        except OSError:
+            # Timed out, or the client is gone already: nothing is left to protect.
+            return
+
+
+class FileSendingApp:
+    """WSGI middleware that lets the server send ``FileBody`` responses with ``sendfile``."""
+
+    def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
+        self.app = app
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        response_started: list[tuple[str, Callable[[bytes], None]]] = []
+
+        def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            write = start_response(status, headers, exc_info)
+            if any(name.lower() == "content-length" for name, _ in headers):
+                response_started.append((status, write))
+            return write
+
+        body = self.app(environ, capture)
+        if _unread_body_is_large(environ["eventlet.input"]):
+            environ[CLOSE_CONNECTION]()
+        if not isinstance(body, FileBody) or not response_started:
+            # Without Content-Length eventlet frames the body in chunks, which
+            # sendfile cannot do, so such a FileBody is iterated instead.
+            return body
+
+        status, write = response_started[-1]
+        try:
+            write(b"")  # sends the status line and the headers
+            if environ["REQUEST_METHOD"] != "HEAD" and status[:3] not in ("204", "304"):
+                body.send(environ["eventlet.input"].get_socket())
+        except OSError as exc:
+            if not isinstance(exc, TimeoutError) and exc.errno not in BROKEN_CONNECTION:
+                raise
+            log.debug("client left during a file response: %s", exc)
+            environ[CLOSE_CONNECTION]()
+        finally:
+            body.close()
+        return []
+
+
+def make_server(sock: socket.socket, app: Callable[..., Iterable[bytes]]) -> wsgi.Server:
+    """Return the WSGI server for an HTTP entrypoint listening on ``sock``."""
+    return wsgi.Server(
+        sock,
+        sock.getsockname(),
+        FileSendingApp(app),
+        protocol=HttpProtocol,
+        debug=False,
+        socket_timeout=CLIENT_TIMEOUT,
+        log=logging.getLogger("nameko.web.server"),
+    )
