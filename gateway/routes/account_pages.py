@@ -6,7 +6,7 @@ import datetime as dt
 
 from werkzeug.wrappers import Request, Response
 
-from services.toolkit.errors import Unauthenticated
+from services.toolkit.errors import AtlasError, NotFound, Unauthenticated
 
 from ..web.base import PageBase, page
 from ..web.security import Visitor, local_path
@@ -60,8 +60,27 @@ class AccountPageRoutes(PageBase):
 
     @page("GET", "/-/tokens")
     def tokens_page(self, request: Request, visitor: Visitor) -> Response:
-        self.require_visitor(request, visitor)
-        return self.render(request, visitor, "tokens.html", created=None)
+        return self.render_tokens(request, visitor)
+
+    def render_tokens(
+        self,
+        request: Request,
+        visitor: Visitor,
+        created: dict | None = None,
+        status: int = 200,
+        error: str | None = None,
+    ) -> Response:
+        actor = self.require_visitor(request, visitor)
+        tokens = self.data.list_tokens(actor)["tokens"]
+        return self.render(
+            request,
+            visitor,
+            "tokens.html",
+            status=status,
+            error=error,
+            created=created,
+            tokens=tokens,
+        )
 
     @page("POST", "/-/tokens")
     def submit_token(self, request: Request, visitor: Visitor) -> Response:
@@ -70,4 +89,16 @@ class AccountPageRoutes(PageBase):
         description = form.get("description", "").strip() or "created on the tokens page"
         # The session proves who this is, as a password would for POST /authenticate.
         created = self.data.issue_token(actor["username"], description[:512])
-        return self.render(request, visitor, "tokens.html", created=created)
+        return self.render_tokens(request, visitor, created)
+
+    @page("POST", "/-/tokens/<token_id>/revoke")
+    def submit_token_revoke(self, request: Request, visitor: Visitor, token_id: str) -> Response:
+        actor = self.require_visitor(request, visitor)
+        self.form(request, visitor)
+        if not token_id.isdigit() or len(token_id) > 9:
+            raise NotFound(f"token {token_id!r} not found")
+        try:
+            self.data.revoke_token_by_id(actor, int(token_id))
+        except AtlasError as exc:
+            return self.render_tokens(request, visitor, status=exc.status, error=str(exc))
+        return self.redirect(visitor, "/-/tokens")

@@ -2,26 +2,59 @@
 
 from __future__ import annotations
 
-from typing import Any
+from urllib.parse import urlencode
 
 from werkzeug.wrappers import Request, Response
+
+from services.toolkit.errors import AtlasError
 
 from ..web.base import PageBase, page
 from ..web.endpoint import page_route
 from ..web.security import Visitor
 from ..web.templating import STATIC_DIR, STATIC_VERSIONS
 
+SEARCH_FIELDS = ("q", "provider", "architecture", "sort")
+SEARCH_PAGE_SIZE = 20
 STATIC_TYPES = {".css": "text/css", ".js": "text/javascript"}
 STATIC_MAX_AGE = 365 * 24 * 3600  # seconds; a changed file gets a new fingerprint
+
+
+def _page_number(value: str | None) -> int:
+    # Out-of-range numbers reach the data service, which names the limit.
+    return int(value) if value and value.isdigit() else 1
 
 
 class PageRoutes(PageBase):
     @page("GET", "/")
     def home_page(self, request: Request, visitor: Visitor) -> Response:
-        boxes: list[dict[str, Any]] = []
-        if visitor.actor is not None:
-            boxes = self.data.get_account(visitor.actor, visitor.username)["boxes"]
-        return self.render(request, visitor, "home.html", boxes=boxes)
+        query = {name: request.args.get(name, "").strip() for name in SEARCH_FIELDS}
+        query["sort"] = query["sort"] or "downloads"
+        page_number = _page_number(request.args.get("page"))
+        parameters = {name: value for name, value in query.items() if value}
+
+        status, error = 200, None
+        try:
+            results = self.data.search_boxes(
+                visitor.actor, {**parameters, "limit": SEARCH_PAGE_SIZE, "page": page_number}
+            )["boxes"]
+        except AtlasError as exc:
+            results, status, error = [], exc.status, str(exc)
+        pages = {
+            "previous": urlencode({**parameters, "page": page_number - 1}),
+            "next": urlencode({**parameters, "page": page_number + 1}),
+        }
+        return self.render(
+            request,
+            visitor,
+            "home.html",
+            status=status,
+            error=error,
+            query=query,
+            results=results,
+            page=page_number,
+            pages=pages,
+            has_next=len(results) == SEARCH_PAGE_SIZE,
+        )
 
     @page("GET", "/<username>")
     def account_page(self, request: Request, visitor: Visitor, username: str) -> Response:

@@ -64,6 +64,7 @@ def test_publisher_signs_in_uploads_and_releases(
     browser.fill("description", "laptop")
     browser.click("main form button[type=submit]")
     token = browser.wait_for("#new-token").text
+    assert "laptop" in browser.text("#tokens")
     browser.screenshot("tokens")
     whoami = requests.get(
         f"{suite.api_url}/api/v1/authenticate",
@@ -113,8 +114,12 @@ def test_publisher_signs_in_uploads_and_releases(
     assert sha256(download.content) == sha256(content)
 
     browser.open("/")
-    assert f"{person}/{name}" in browser.text(".boxes")
-    browser.screenshot("home")
+    browser.fill("q", name)
+    browser.fill("provider", "libvirt")
+    browser.click("form.search button[type=submit]")
+    browser.wait_until(lambda: "q=" in browser.path, "the search did not run")
+    assert [link.text for link in browser.find_all(".boxes .tag")] == [f"{person}/{name}"]
+    browser.screenshot("search")
     browser.open("/-/health")
     assert browser.text("h1") == "Health passing"
     browser.screenshot("health")

@@ -286,3 +286,51 @@ def test_page_token_works_with_api(visitor: PageVisitor, person: str, suite: Sui
     assert response.status_code == 200
     assert whoami.json()["user"]["username"] == person
     assert whoami.json()["description"] == "laptop"
+
+
+def test_revoked_token_stops_working(visitor: PageVisitor, person: str, suite: Suite) -> None:
+    visitor.sign_in(person)
+    created = visitor.submit("/-/tokens", "/-/tokens", {"description": "to revoke"})
+    token = re.search(r'id="new-token">([^<]+)</pre>', created.text).group(1)
+    revoke_path = re.search(r'action="(/-/tokens/\d+/revoke)"', created.text).group(1)
+
+    response = visitor.submit("/-/tokens", revoke_path, {})
+    whoami = requests.get(
+        f"{suite.api_url}/api/v1/authenticate",
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=10,
+    )
+
+    assert response.status_code == 303
+    assert "to revoke" not in visitor.get("/-/tokens").text
+    assert whoami.status_code == 401
+
+
+def test_search_finds_released_boxes_only(
+    visitor: PageVisitor, suite: Suite, data_rpc: Any, person: str
+) -> None:
+    owner = api_client(suite, data_rpc, person)
+    word = unique("findme")
+    released, unreleased = f"{word}-a", f"{word}-b"
+    for name in (released, unreleased):
+        owner.post("/api/v1/boxes", json={"username": person, "name": name})
+        owner.post(f"/api/v1/box/{person}/{name}/versions", json={"version": {"version": "1.0"}})
+        owner.post(
+            f"/api/v1/box/{person}/{name}/version/1.0/providers",
+            json={"provider": {"name": "libvirt"}},
+        )
+        upload = owner.get(f"/api/v1/box/{person}/{name}/version/1.0/provider/libvirt/upload")
+        requests.put(upload.json()["upload_path"], data=build_box(), timeout=30)
+    owner.put(f"/api/v1/box/{person}/{released}/version/1.0/release")
+
+    html = visitor.get("/", params={"q": word}).text
+
+    assert f"{person}/{released}" in html
+    assert f"{person}/{unreleased}" not in html
+
+
+def test_search_with_invalid_provider_shows_the_reason(visitor: PageVisitor) -> None:
+    response = visitor.get("/", params={"provider": "Not A Provider"})
+
+    assert response.status_code == 422
+    assert "provider" in response.text
