@@ -4,8 +4,8 @@ The gateway's upload page posts the file here, so a box file never passes
 through the gateway. Without JavaScript the browser submits the form and
 binstore responds with a redirect back to the page named in the form's
 ``next`` field. With JavaScript the page sends the same form with
-``XMLHttpRequest`` to show progress and asks for JSON; that request crosses
-origins, so this module answers the CORS preflight for the gateway's origin.
+``XMLHttpRequest`` to show progress and requests JSON. That request crosses
+origins, so this module responds to the CORS preflight for the gateway's origin.
 The body is parsed as a stream, so memory stays flat whatever the file size.
 """
 
