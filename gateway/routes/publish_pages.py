@@ -18,6 +18,8 @@ from ..web.security import Visitor
 from ..web.templating import box_path
 
 VERSION_PAGE = "/<username>/boxes/<name>/versions/<version>"
+# Roles in an organization that may create its boxes, as the data service's access rules say.
+MANAGER_ROLES = ("owner", "admin")
 PROVIDER_PAGE = VERSION_PAGE + "/providers/<provider>/<architecture>"
 
 
@@ -38,11 +40,19 @@ def _origin(url: str) -> str:
 
 
 class PublishPageRoutes(PageBase):
+    def box_owners(self, actor: dict) -> list[str]:
+        """Return the accounts whose boxes ``actor`` may create: their own and managed ones."""
+        memberships = self.data.list_organizations(actor)["organizations"]
+        managed = [m["organization"] for m in memberships if m["role"] in MANAGER_ROLES]
+        return [actor["username"], *managed]
+
     @page("GET", "/-/new")
     def new_box_form(self, request: Request, visitor: Visitor) -> Response:
         actor = self.require_visitor(request, visitor)
-        values = {"username": actor["username"]}
-        return self.render(request, visitor, "new_box.html", values=values)
+        values = {"username": request.args.get("owner") or actor["username"]}
+        return self.render(
+            request, visitor, "new_box.html", values=values, owners=self.box_owners(actor)
+        )
 
     @page("POST", "/-/new")
     def submit_new_box(self, request: Request, visitor: Visitor) -> Response:
@@ -65,6 +75,7 @@ class PublishPageRoutes(PageBase):
                 status=exc.status,
                 error=str(exc),
                 values=form.to_dict(),
+                owners=self.box_owners(actor),
             )
         return self.redirect(visitor, box_path(box["username"], box["name"]))
 

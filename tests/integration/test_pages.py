@@ -334,3 +334,18 @@ def test_search_with_invalid_provider_shows_the_reason(visitor: PageVisitor) -> 
 
     assert response.status_code == 422
     assert "provider" in response.text
+
+
+def test_box_is_created_for_a_managed_organization(
+    visitor: PageVisitor, suite: Suite, data_rpc: Any, person: str
+) -> None:
+    organization = unique("org")
+    data_rpc.create_organization(organization, person)
+    visitor.sign_in(person)
+    name = unique("box")
+
+    form = visitor.get("/-/new").text
+    response = visitor.submit("/-/new", "/-/new", {"username": organization, "name": name})
+
+    assert f"<option>{organization}</option>" in form
+    assert response.headers["Location"] == f"/{organization}/boxes/{name}"
