@@ -6,11 +6,17 @@ It holds no state and no business logic; each route group is a mixin under
 
 from __future__ import annotations
 
+from services.toolkit import config as cfg
+from services.toolkit.consul import ConsulRegistration
+from services.toolkit.operations import HttpServiceOperations
+
 from .routes.accounts import AccountRoutes
 from .routes.boxes import BoxRoutes
 from .routes.downloads import DownloadRoutes
 from .routes.health import HealthRoutes
 
 
-class GatewayService(AccountRoutes, BoxRoutes, DownloadRoutes, HealthRoutes):
+class GatewayService(HttpServiceOperations, AccountRoutes, BoxRoutes, DownloadRoutes, HealthRoutes):
     name = "gateway"
+
+    consul_registration = ConsulRegistration(public_url_setting=cfg.PUBLIC_URL)

@@ -18,8 +18,11 @@ from werkzeug.wrappers import Request, Response
 from werkzeug.wsgi import wrap_file
 
 from services.toolkit import config as cfg
+from services.toolkit.consul import ConsulRegistration
 from services.toolkit.crypto import DOWNLOAD_PURPOSE, verify
 from services.toolkit.errors import NotFound, PermissionDenied, Unprocessable
+from services.toolkit.metrics import record_download, record_upload
+from services.toolkit.operations import HttpServiceOperations, health_response
 from services.toolkit.rpc import TimedRpcProxy
 from services.toolkit.web import api
 
@@ -37,6 +40,10 @@ class Storage(DependencyProvider):
     def get_dependency(self, worker_ctx: Any) -> LocalStorage:
         return self.storage
 
+    def probe_health(self) -> None:
+        """Return when the storage root is a writable directory; raise OSError if not."""
+        self.storage.probe()
+
 
 def body_chunks(request: Request) -> Iterator[bytes]:
     stream = request.stream
@@ -47,12 +54,18 @@ def body_chunks(request: Request) -> Iterator[bytes]:
         yield chunk
 
 
-class BinstoreService:
+class BinstoreService(HttpServiceOperations):
     name = "binstore"
 
+    consul_registration = ConsulRegistration(public_url_setting=cfg.BINSTORE_URL)
     data = TimedRpcProxy("data")
     storage = Storage()
     config = Config()
+
+    @api("GET", "/health")
+    def health(self, request: Request) -> Any:
+        """Return this instance's health, as ``/health/instance`` does."""
+        return health_response(self.instance_health_probes.check())
 
     @api("PUT", "/uploads/<token>")
     def upload(self, request: Request, token: str) -> Any:
@@ -69,6 +82,7 @@ class BinstoreService:
             self.data.reject_upload(token, str(exc))
             raise Unprocessable(str(exc)) from exc
         result = self.data.finish_upload(token, sha256, size)
+        record_upload(size)
         log.info("stored %s (%d bytes) for provider %s", sha256, size, result["provider_id"])
         return {"sha256": sha256, "size": size, "success": True}
 
@@ -92,4 +106,7 @@ class BinstoreService:
         response.set_etag(sha256)
         response.headers["Cache-Control"] = "private, max-age=300, immutable"
         response.content_length = size
-        return response.make_conditional(request, accept_ranges=True, complete_length=size)
+        response = response.make_conditional(request, accept_ranges=True, complete_length=size)
+        if response.status_code in (200, 206):
+            record_download(response.content_length or 0)
+        return response

@@ -33,6 +33,15 @@ class LocalStorage:
         self.temp_dir.mkdir(parents=True, exist_ok=True)
         self.blob_dir.mkdir(parents=True, exist_ok=True)
 
+    def probe(self) -> None:
+        """Return when a file can be created under the storage root; raise OSError if not."""
+        try:
+            handle, name = tempfile.mkstemp(dir=self.temp_dir, prefix="probe-")
+        except OSError as exc:
+            raise OSError(f"cannot write under storage root {self.root}: {exc.strerror}") from exc
+        os.close(handle)
+        os.unlink(name)
+
     def path(self, sha256: str) -> Path:
         return self.blob_dir / sha256[:2] / sha256[2:4] / sha256
 

@@ -8,10 +8,12 @@ raise only the errors in ``services.toolkit.errors``.
 
 from __future__ import annotations
 
+from services.toolkit.operations import ServiceOperations
+
 from .rpc.accounts import AccountsRpc
 from .rpc.boxes import BoxesRpc
 from .rpc.uploads import UploadsRpc
 
 
-class DataService(AccountsRpc, BoxesRpc, UploadsRpc):
+class DataService(ServiceOperations, AccountsRpc, BoxesRpc, UploadsRpc):
     name = "data"

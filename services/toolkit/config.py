@@ -33,6 +33,15 @@ UPLOAD_TARGET_TTL = "upload_target_ttl"
 DOWNLOAD_URL_TTL = "download_url_ttl"
 GATEWAY_ADDRESS = "gateway_address"
 BINSTORE_ADDRESS = "binstore_address"
+CONSUL_URL = "consul_url"
+CONSUL_TOKEN = "consul_token"
+CONSUL_DATACENTER = "consul_datacenter"
+CHECK_INTERVAL = "check_interval"
+DEREGISTER_CRITICAL_AFTER = "deregister_critical_after"
+ADVERTISE_HOST = "advertise_host"
+DISCOVERY_CACHE_TTL = "discovery_cache_ttl"
+HEALTH_TIMEOUT = "health_timeout"
+OPERATIONS_ADDRESS = "operations_address"
 
 DEFAULTS: dict[str, Any] = {
     PUBLIC_URL: "http://127.0.0.1:8000",
@@ -44,6 +53,15 @@ DEFAULTS: dict[str, Any] = {
     DOWNLOAD_URL_TTL: 300,  # seconds
     GATEWAY_ADDRESS: "127.0.0.1:8000",
     BINSTORE_ADDRESS: "127.0.0.1:8001",
+    CONSUL_URL: "",  # empty: run without Consul
+    CONSUL_TOKEN: "",
+    CONSUL_DATACENTER: "",  # empty: the agent's own datacenter
+    CHECK_INTERVAL: 10.0,  # seconds
+    DEREGISTER_CRITICAL_AFTER: 300.0,  # seconds; Consul accepts no less than 60
+    ADVERTISE_HOST: "",  # empty: the listening host, or this machine's name for 0.0.0.0
+    DISCOVERY_CACHE_TTL: 5.0,  # seconds
+    HEALTH_TIMEOUT: 3.0,  # seconds
+    OPERATIONS_ADDRESS: "",  # empty: no listener for /metrics and /health/instance
 }
 
 DEFAULT_CONFIG_PATH = Path(__file__).resolve().parents[2] / "config.yaml"

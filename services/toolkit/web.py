@@ -10,18 +10,38 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from typing import Any
 
+from eventlet import wsgi
 from nameko.web.handlers import HttpRequestHandler
-from nameko.web.server import WebServer, WsgiApp
+from nameko.web.server import HttpOnlyProtocol, WebServer, WsgiApp
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.exceptions import NotFound as RouteNotFound
 from werkzeug.routing import RequestRedirect
 from werkzeug.wrappers import Request, Response
 
 from .errors import AtlasError, InvalidInput, PayloadTooLarge
+from .logs import (
+    CORRELATION_ID,
+    REDACTED,
+    REQUEST_ID_HEADER,
+    SECRET_NAMES,
+    accepted_correlation_id,
+    log_context,
+    redact_query,
+)
+from .metrics import observe_http_request
 
 log = logging.getLogger(__name__)
+access_log = logging.getLogger("atlas.access")
+
+# Where the WSGI app leaves the request's correlation id for the entrypoint.
+CORRELATION_ENVIRON_KEY = "atlas.correlation_id"
+
+# Route label of requests that match no route, so that probing for random
+# paths cannot create unbounded metric series.
+UNMATCHED_ROUTE = "<unmatched>"
 
 JSON_TYPE = "application/json"
 
@@ -69,30 +89,84 @@ def read_json(request: Request) -> dict[str, Any]:
     return body
 
 
+def logged_target(request: Request, path_values: dict[str, Any]) -> str:
+    """Return the request's path and query with credentials replaced by ``[redacted]``."""
+    path = request.path
+    for name, value in path_values.items():
+        if name.lower() in SECRET_NAMES and isinstance(value, str) and value:
+            path = path.replace(value, REDACTED)
+    query = redact_query(request.query_string.decode("latin-1"))
+    return f"{path}?{query}" if query else path
+
+
 class JsonWsgiApp(WsgiApp):
+    """Route requests, answer routing errors in JSON, and log and count every request."""
+
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        started = time.perf_counter()
         request = Request(environ, shallow=True)
+        correlation_id = accepted_correlation_id(request.headers.get(REQUEST_ID_HEADER))
+        environ[CORRELATION_ENVIRON_KEY] = correlation_id
+        service = self.server.container.service_name
+
+        with log_context(correlation_id, service):
+            try:
+                response, route, values = self.dispatch(request, environ)
+            except Exception as exc:  # the WSGI server's own error log is switched off
+                response, route, values = response_for_exception(exc), UNMATCHED_ROUTE, {}
+            response.headers[REQUEST_ID_HEADER] = correlation_id
+            seconds = time.perf_counter() - started
+            observe_http_request(service, request.method, route, response.status_code, seconds)
+            access_log.info(
+                "%s %s %d %.1f ms",
+                request.method,
+                logged_target(request, values),
+                response.status_code,
+                seconds * 1000.0,
+            )
+        return response(environ, start_response)
+
+    def dispatch(
+        self, request: Request, environ: dict[str, Any]
+    ) -> tuple[Response, str, dict[str, Any]]:
+        """Return the response, the matched route template and the path values."""
         adapter = self.url_map.bind_to_environ(environ)
         try:
-            provider, values = adapter.match()
+            rule, values = adapter.match(return_rule=True)
         except RequestRedirect as redirect:
-            return redirect(environ, start_response)
+            return redirect.get_response(environ), UNMATCHED_ROUTE, {}
         except MethodNotAllowed as exc:
             allowed = ", ".join(sorted(exc.valid_methods or []))
-            response = error_response(
-                405, f"method {request.method} is not allowed on {request.path}; use {allowed}"
-            )
-            return response(environ, start_response)
+            message = f"method {request.method} is not allowed on {request.path}; use {allowed}"
+            return error_response(405, message), UNMATCHED_ROUTE, {}
         except RouteNotFound:
-            response = error_response(404, f"no route matches {request.path}")
-            return response(environ, start_response)
+            return error_response(404, f"no route matches {request.path}"), UNMATCHED_ROUTE, {}
         request.path_values = values  # type: ignore[attr-defined]
-        return provider.handle_request(request)(environ, start_response)
+        return rule.endpoint.handle_request(request), rule.rule, values
 
 
 class JsonWebServer(WebServer):
     def get_wsgi_app(self) -> JsonWsgiApp:
         return JsonWsgiApp(self)
+
+    def get_wsgi_server(
+        self, sock: Any, wsgi_app: Any, protocol: Any = HttpOnlyProtocol, debug: bool = False
+    ) -> Any:
+        # eventlet's own access log prints the raw request line, query string
+        # and all, which would put access_token values in the log. JsonWsgiApp
+        # logs a redacted line instead and turns its own errors into responses.
+        return wsgi.Server(
+            sock,
+            sock.getsockname(),
+            wsgi_app,
+            protocol=protocol,
+            debug=debug,
+            log=logging.getLogger("atlas.wsgi"),
+            log_output=False,
+        )
+
+    def context_data_from_headers(self, request: Request) -> dict[str, Any]:
+        return {CORRELATION_ID: request.environ.get(CORRELATION_ENVIRON_KEY)}
 
 
 class ApiEndpoint(HttpRequestHandler):
