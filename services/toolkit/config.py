@@ -57,7 +57,7 @@ DEFAULTS: dict[str, Any] = {
     CONSUL_TOKEN: "",
     CONSUL_DATACENTER: "",  # empty: the agent's own datacenter
     CHECK_INTERVAL: 10.0,  # seconds
-    DEREGISTER_CRITICAL_AFTER: 300.0,  # seconds; Consul accepts no less than 60
+    DEREGISTER_CRITICAL_AFTER: 300.0,  # seconds; Consul raises less than 60 to 60
     ADVERTISE_HOST: "",  # empty: the listening host, or this machine's name for 0.0.0.0
     DISCOVERY_CACHE_TTL: 5.0,  # seconds
     HEALTH_TIMEOUT: 3.0,  # seconds

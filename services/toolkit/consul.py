@@ -50,9 +50,6 @@ INSTANCE_HEALTH_PATH = "/health/instance"
 # so one slow probe does not flap the instance.
 TTL_INTERVALS = 3
 
-# Consul rejects DeregisterCriticalServiceAfter below one minute.
-MIN_DEREGISTER_AFTER = 60  # seconds
-
 CHECK_STATUS_ORDER = {PASSING: 0, "warning": 1, CRITICAL: 2, "maintenance": 3}
 
 
@@ -124,9 +121,8 @@ class ConsulRegistration(DependencyProvider):
             return
         self.client = consul_client(config)
         self.interval = float(cfg.setting(config, cfg.CHECK_INTERVAL))
-        self.deregister_after = max(
-            MIN_DEREGISTER_AFTER, float(cfg.setting(config, cfg.DEREGISTER_CRITICAL_AFTER))
-        )
+        # Consul raises values below one minute to one minute itself.
+        self.deregister_after = float(cfg.setting(config, cfg.DEREGISTER_CRITICAL_AFTER))
         name = self.container.service_name
         self.service_id = f"{name}-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self.health = self._instance_health()

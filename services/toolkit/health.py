@@ -73,18 +73,37 @@ class BrokerProbe:
                 log.debug("closing a broken probe connection failed", exc_info=True)
             self.connection = None
 
-    def probe_health(self) -> None:
+    def probe_health(self, queues: list[str] | None = None) -> None:
+        """Return when the broker answers and each of ``queues`` has a consumer; raise if not.
+
+        A queue without consumers means the service's own connection has not
+        come back after an outage, even when the broker answers again.
+        """
         with self.lock:
             try:
                 with eventlet.Timeout(self.timeout):
-                    self._channel().exchange_declare(
+                    channel = self._channel()
+                    channel.exchange_declare(
                         ALWAYS_PRESENT_EXCHANGE, "direct", durable=True, passive=True
                     )
+                    idle = [
+                        name
+                        for name in queues or []
+                        if Queue(name, channel=channel).queue_declare(passive=True).consumer_count
+                        == 0
+                    ]
             except (Exception, eventlet.Timeout) as exc:
                 self._discard()
+                reason = (
+                    f"timed out after {self.timeout:g} seconds"
+                    if isinstance(exc, eventlet.Timeout)
+                    else str(exc)
+                )
                 raise BrokerUnreachable(
-                    f"broker at {sanitize_url(self.amqp_uri)} did not answer: {exc or 'timed out'}"
+                    f"broker at {sanitize_url(self.amqp_uri)} did not answer: {reason}"
                 ) from None
+        if idle:
+            raise BrokerUnreachable(f"no consumer on {', '.join(idle)}; reconnecting to the broker")
 
     def queue_depths(self, names: list[str]) -> dict[str, tuple[int, int]]:
         """Return ``{queue: (messages ready, consumers)}`` for the queues that exist."""
@@ -165,7 +184,11 @@ class InstanceHealth(DependencyProvider):
         self.broker.close()
 
     def probes(self) -> dict[str, Callable[[], None]]:
-        probes: dict[str, Callable[[], None]] = {"broker": self.broker.probe_health}
+        # NOTE: with several instances of a service, another instance's
+        # consumer also satisfies the queue check; only the broker round trip
+        # is this instance's own.
+        queues = consumed_queues(self.container)
+        probes: dict[str, Callable[[], None]] = {"broker": lambda: self.broker.probe_health(queues)}
         for dependency in self.container.dependencies:
             if dependency is not self and isinstance(dependency, HealthProbe):
                 probes[getattr(dependency, "attr_name", type(dependency).__name__)] = (
