@@ -144,6 +144,9 @@ class ServiceOperations:
 class HttpServiceOperations(ServiceOperations):
     """Mixin for a service that serves HTTP; its Consul check requests ``/health/instance``."""
 
+    # The service's own port serves both routes, so it needs no second listener.
+    operations_listener = None  # type: ignore[assignment]
+
     @api("GET", INSTANCE_HEALTH_PATH)
     def get_instance_health(self, request: Request) -> Response:
         return health_response(self.instance_health_probes.check())
