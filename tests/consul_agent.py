@@ -5,8 +5,8 @@ documentation describes them (api-docs/agent/service, agent/check, health,
 catalog):
 
 - ``PUT /v1/agent/service/register`` with one ``Check`` or a list of ``Checks``
-  (TTL or HTTP); field names match case-insensitively and in snake_case, as
-  the agent's JSON decoding does. Checks start ``critical`` unless ``Status``
+  (TTL or HTTP). Field names match case-insensitively and in snake_case, as
+  in the agent's JSON decoding. Checks start ``critical`` unless ``Status``
   says otherwise. A single check gets the id ``service:<service id>``,
   several get ``service:<service id>:<n>``.
 - ``PUT /v1/agent/service/deregister/:service_id``

@@ -1,8 +1,8 @@
 """Health of the whole suite at ``GET /health``: 200 when every service passes, else 503.
 
 With Consul configured the report lists every registered instance of each
-service with the state of its checks. Without Consul the gateway asks one
-instance of each service over RPC for its ``instance_health``.
+service with the state of its checks. Without Consul the gateway calls the
+``instance_health`` RPC method of one instance of each service.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ SUITE_SERVICES = ("data", "binstore", "gateway")
 
 
 def service_status(instances: list[dict[str, Any]]) -> str:
-    """A service passes while at least one of its instances does."""
+    """Return ``passing`` while at least one of the service's instances passes."""
     return PASSING if any(item["status"] == PASSING for item in instances) else CRITICAL
 
 

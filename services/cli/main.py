@@ -1,8 +1,8 @@
 """Entry point of the ``atlas`` command.
 
 Each command lives in its own module under ``services.cli.commands`` and
-adds its parser with ``register(commands)``; listing the module in
-``COMMANDS`` is all a new command needs.
+adds its parser with ``register(commands)``. A new command needs only its
+module and an entry in ``COMMANDS``.
 """
 
 from __future__ import annotations

@@ -158,7 +158,7 @@ class Database(DependencyProvider):
     def relay_outbox(self) -> int:
         """Publish events that were committed but never published; return their count."""
         # NOTE: relayed events go out without the correlation id of the request
-        # that caused them, because outbox rows do not store it; a column for
+        # that caused them, because outbox rows do not store it. A column for
         # the headers would carry it through a crash too.
         with self.sessionmaker() as session:
             events = session.scalars(

@@ -2,9 +2,10 @@
 
 ``ConsulRegistration`` registers the instance it runs in when the service
 starts and deregisters it when the service stops. An HTTP service gets an
-HTTP check that the Consul agent runs against its ``/health/instance``
-route; an RPC-only service gets a TTL check that the instance itself passes
-after each successful health probe (broker, and the database for data).
+HTTP check, which the Consul agent runs against its ``/health/instance``
+route. An RPC-only service gets a TTL check, which the instance itself
+passes after each successful health probe (broker, and the database for
+data).
 Both carry ``DeregisterCriticalServiceAfter``, so Consul removes an instance
 that crashed without deregistering.
 
@@ -40,7 +41,7 @@ from services.toolkit.health import CRITICAL, PASSING, InstanceHealth, summarize
 
 log = logging.getLogger(__name__)
 
-# Every Atlas instance carries this tag, so the catalog tells Atlas services apart.
+# Every Atlas instance carries this tag, which distinguishes Atlas services in the catalog.
 SUITE_TAG = "atlas"
 
 # Route the Consul agent requests for an HTTP service's check.
@@ -103,9 +104,9 @@ def worst_status(checks: list[dict[str, Any]]) -> str:
 class ConsulRegistration(DependencyProvider):
     """Register the service instance in Consul for as long as it runs.
 
-    ``public_url_setting`` names the Atlas setting that holds the URL clients
-    use for this service; it is published as the ``public_url`` meta value,
-    which ``ServiceCatalog`` hands out.
+    ``public_url_setting`` names the Atlas setting that contains the URL
+    clients use for this service. It is published as the ``public_url`` meta
+    value, which ``ServiceCatalog`` hands out.
     """
 
     def __init__(self, public_url_setting: str | None = None) -> None:
@@ -322,7 +323,7 @@ class ServiceCatalog(DependencyProvider):
             _, entries = self.client.health.service(service, passing=passing)
         except (consul.ConsulException, requests.RequestException) as exc:
             raise ServiceUnavailable(
-                f"Consul at {self.consul_url} did not answer: {exc}; try again shortly"
+                f"Consul at {self.consul_url} did not respond: {exc}; try again shortly"
             ) from exc
         return list(entries)
 
@@ -354,7 +355,7 @@ class ServiceCatalog(DependencyProvider):
             _, services = self.client.catalog.services()
         except (consul.ConsulException, requests.RequestException) as exc:
             raise ServiceUnavailable(
-                f"Consul at {self.consul_url} did not answer: {exc}; try again shortly"
+                f"Consul at {self.consul_url} did not respond: {exc}; try again shortly"
             ) from exc
         return sorted(name for name, tags in services.items() if SUITE_TAG in (tags or []))
 

@@ -1,6 +1,6 @@
 """Health of one service instance: whether it can do its work right now.
 
-An instance is healthy while the broker answers on its own connection and
+An instance is healthy while the broker responds on its own connection and
 every dependency that can fail on its own (the data service's database,
 binstore's storage) passes its probe. A dependency provider takes part by
 defining ``probe_health()``, which returns nothing when healthy and raises
@@ -38,7 +38,7 @@ ALWAYS_PRESENT_EXCHANGE = "amq.direct"
 @runtime_checkable
 class HealthProbe(Protocol):
     def probe_health(self) -> None:
-        """Return when the dependency works; raise an exception that says why it does not."""
+        """Return when the dependency works; otherwise raise an exception that explains why."""
 
 
 class BrokerProbe:
@@ -74,10 +74,10 @@ class BrokerProbe:
             self.connection = None
 
     def probe_health(self, queues: list[str] | None = None) -> None:
-        """Return when the broker answers and each of ``queues`` has a consumer; raise if not.
+        """Return when the broker responds and each of ``queues`` has a consumer; raise if not.
 
         A queue without consumers means the service's own connection has not
-        come back after an outage, even when the broker answers again.
+        come back after an outage, even when the broker responds again.
         """
         with self.lock:
             try:
@@ -100,7 +100,7 @@ class BrokerProbe:
                     else str(exc)
                 )
                 raise BrokerUnreachable(
-                    f"broker at {sanitize_url(self.amqp_uri)} did not answer: {reason}"
+                    f"broker at {sanitize_url(self.amqp_uri)} did not respond: {reason}"
                 ) from None
         if idle:
             raise BrokerUnreachable(f"no consumer on {', '.join(idle)}; reconnecting to the broker")
@@ -126,7 +126,7 @@ class BrokerProbe:
 
 
 class BrokerUnreachable(Exception):
-    """The broker did not answer a round trip on the probe's connection."""
+    """The broker did not respond to a round trip on the probe's connection."""
 
 
 def consumed_queues(container: Any) -> list[str]:

@@ -1,9 +1,9 @@
 """Log context shared by every service: the correlation id and the JSON line format.
 
 A correlation id names one piece of work across services. The gateway takes
-it from the ``X-Request-Id`` header or makes a new one, and nameko carries
-every key of a worker's ``context_data`` in the headers of the RPC calls and
-events that the worker sends, so the data service, binstore and the workers
+it from the ``X-Request-Id`` header or makes a new one. nameko carries every
+key of a worker's ``context_data`` in the headers of the RPC calls and
+events that the worker sends. So the data service, binstore and the workers
 log the same id for one request. ``ContextFilter`` adds it, with the service
 name, to every log record; ``JsonFormatter`` writes one JSON object a line.
 """
@@ -27,8 +27,8 @@ from nameko.extensions import DependencyProvider
 CORRELATION_ID = "correlation_id"
 REQUEST_ID_HEADER = "X-Request-Id"
 
-# An id a client sends is kept only if it looks like one; anything else is
-# replaced so that log lines cannot be forged through the header.
+# An id from a client is kept only if it matches this pattern. Anything else
+# is replaced, so that log lines cannot be forged through the header.
 _VALID_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
 # Query parameters and path values whose content is a credential.
@@ -120,8 +120,8 @@ class CorrelationId(DependencyProvider):
     """Give every worker a correlation id and tag its log lines with it.
 
     A worker started by an RPC call, an event or an HTTP request keeps the id
-    that came with it; one started by a timer gets a new id. The id is
-    written back into ``context_data`` so the worker's own RPC calls and
+    that came with it, and one started by a timer gets a new id. The id is
+    written back into ``context_data``, so the worker's own RPC calls and
     events carry it on.
     """
 

@@ -1,8 +1,8 @@
 """Prometheus metrics of every Atlas service, served at ``/metrics`` in the text format.
 
 The metrics live in prometheus_client's process-wide registry. Each service
-labels its own series with ``service``, so one process that runs several
-services (as the tests do) still tells them apart. ``Metrics`` is the
+labels its own series with ``service``, which distinguishes them in one
+process that runs several services (as the tests do). ``Metrics`` is the
 dependency that times every worker of a service; the HTTP entrypoint and the
 RPC proxy count requests and calls themselves, and services with work of
 their own (uploads, jobs) call the ``record_*`` functions below.
@@ -36,8 +36,8 @@ access_log = logging.getLogger("atlas.entrypoints")
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
-# Latency buckets in seconds: box metadata should answer in milliseconds,
-# while RPC calls that hit their timeout take seconds.
+# Latency buckets in seconds: box metadata should take milliseconds, while
+# RPC calls that hit their timeout take seconds.
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 HTTP_REQUESTS = Counter(
@@ -195,9 +195,9 @@ def _outcome(exc_info: Any) -> str:
 class Metrics(DependencyProvider):
     """Time and count every worker of the service it is declared on.
 
-    RPC requests, handled events and timer runs are counted here; HTTP
-    requests are counted by the HTTP entrypoint, which knows the status code
-    sent. Each finished worker is also logged at debug level with its
+    RPC requests, handled events and timer runs are counted here. HTTP
+    requests are counted by the HTTP entrypoint, because only it has the
+    status code sent. Each finished worker is also logged at debug level with its
     duration, as an access log of the service's entrypoints.
     """
 

@@ -1,4 +1,4 @@
-"""What makes a service operable: health, Consul registration, metrics and log context.
+"""Health, Consul registration, metrics and log context for every service.
 
 A service adds all of it by inheriting one mixin::
 

@@ -77,8 +77,8 @@ def test_request_gets_503_while_data_is_down(
     assert client.get("/api/v1/authenticate").status_code == 200
 
     services.stop(services.containers[0])
-    # The client gives the gateway twice its RPC timeout to answer, so an
-    # answer at all shows that the call did not hang.
+    # The client waits twice the gateway's RPC timeout, so any response at
+    # all shows that the call did not hang.
     down = client.get("/api/v1/authenticate", timeout=RPC_TIMEOUT * 2 + 5)
     assert down.status_code == 503
     assert down.headers["Retry-After"] == "5"
@@ -117,7 +117,7 @@ def test_atlas_status_prints_a_table(
     assert "Atlas is passing (health from rpc)" in output
 
 
-def test_atlas_status_exits_1_while_a_service_is_down(
+def test_status_fails_while_data_is_down(
     base_config: dict[str, Any],
     isolated: tuple[Services, str],
     tmp_path: Path,

@@ -122,7 +122,7 @@ def test_binstore_upload_shares_its_id_with_data(user: Client, logs: JsonLines) 
     assert logs.services_with(request_id) >= {"binstore", "data"}
 
 
-def test_gateway_makes_an_id_when_the_client_sends_none_or_junk(user: Client) -> None:
+def test_gateway_replaces_missing_or_invalid_id(user: Client) -> None:
     plain = user.get("/api/v1/authenticate")
     spaced = user.get("/api/v1/authenticate", headers={"X-Request-Id": "forged id level=ERROR"})
     long = user.get("/api/v1/authenticate", headers={"X-Request-Id": "a" * 65})
