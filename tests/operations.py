@@ -41,8 +41,10 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 20.0, step: float = 
 class ConsulAgent:
     """The stand-in agent of ``tests.consul_agent``, running as a process on a loopback port."""
 
-    def __init__(self, token: str | None = None, datacenter: str = "dc1") -> None:
-        self.port = free_port()
+    def __init__(
+        self, token: str | None = None, datacenter: str = "dc1", port: int | None = None
+    ) -> None:
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.token = token
         self.datacenter = datacenter

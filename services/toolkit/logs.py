@@ -39,6 +39,15 @@ REDACTED = "[redacted]"
 # thread, which is what a nameko worker runs in.
 _current = threading.local()
 
+# Service named in log lines written outside any worker or request, such as
+# the Consul registration's; set when a process runs a single service.
+_process_service: str | None = None
+
+
+def set_process_service(name: str | None) -> None:
+    global _process_service
+    _process_service = name
+
 
 def new_correlation_id() -> str:
     return uuid.uuid4().hex
@@ -56,13 +65,13 @@ def current_correlation_id() -> str | None:
 
 
 def current_service() -> str | None:
-    return getattr(_current, "service", None)
+    return getattr(_current, "service", None) or _process_service
 
 
 @contextmanager
 def log_context(correlation_id: str | None, service: str | None = None) -> Iterator[None]:
     """Tag the log lines of the current (green) thread with ``correlation_id`` and ``service``."""
-    previous = (current_correlation_id(), current_service())
+    previous = (getattr(_current, "correlation_id", None), getattr(_current, "service", None))
     _current.correlation_id = correlation_id
     _current.service = service
     try:

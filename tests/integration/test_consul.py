@@ -21,7 +21,7 @@ from gateway.service import GatewayService
 from services.binstore.service import BinstoreService
 from services.data.service import DataService
 from services.toolkit import config as cfg
-from tests.conftest import Client, unique
+from tests.conftest import Client, free_port, unique
 from tests.operations import (
     ROOT,
     ConsulAgent,
@@ -95,6 +95,27 @@ def test_instances_register_and_deregister(
     assert set(agent.services()) == {data_id}
     services.stop(data)
     assert agent.services() == {}
+
+
+def test_instance_registers_once_consul_is_up(
+    base_config: dict[str, Any], services: Services, amqp_vhost: str
+) -> None:
+    port = free_port()
+    config = operations_config(
+        base_config,
+        amqp_vhost,
+        **{cfg.CONSUL_URL: f"http://127.0.0.1:{port}", cfg.CONSUL_DATACENTER: "late-dc"},
+    )
+    data = services.start(DataService, config)
+    late_agent = ConsulAgent(datacenter="late-dc", port=port)
+    try:
+        registered = wait_for(lambda: registration_of(data) in late_agent.services())
+        passing = wait_for(lambda: late_agent.status_of(registration_of(data)) == "passing")
+    finally:
+        late_agent.stop()
+
+    assert registered
+    assert passing
 
 
 def test_ttl_check_turns_critical_when_broker_is_cut(
