@@ -74,6 +74,9 @@ def consul_client(config: dict[str, Any]) -> consul.Consul:
             f"ATLAS.consul_url {url!r} names no host; write it as http://HOST:PORT"
         )
     return consul.Consul(
+        # py-consul's own default of 30 seconds would hold a request or a
+        # service start that long while the agent hangs.
+        connections_timeout=float(cfg.setting(config, cfg.HEALTH_TIMEOUT)),
         host=parts.hostname,
         port=parts.port or 8500,
         scheme=parts.scheme or "http",
