@@ -43,6 +43,10 @@ CORRELATION_ENVIRON_KEY = "atlas.correlation_id"
 # paths cannot create unbounded metric series.
 UNMATCHED_ROUTE = "<unmatched>"
 
+# Routes that health checkers and Prometheus request every few seconds; their
+# request log lines go to debug so that they do not bury the rest.
+POLLED_ROUTES = frozenset({"/health", "/health/instance", "/metrics"})
+
 JSON_TYPE = "application/json"
 
 # Largest JSON body the API reads; box files go to binstore, not here.
@@ -117,7 +121,8 @@ class JsonWsgiApp(WsgiApp):
             response.headers[REQUEST_ID_HEADER] = correlation_id
             seconds = time.perf_counter() - started
             observe_http_request(service, request.method, route, response.status_code, seconds)
-            access_log.info(
+            access_log.log(
+                logging.DEBUG if route in POLLED_ROUTES else logging.INFO,
                 "%s %s %d %.1f ms",
                 request.method,
                 logged_target(request, values),
