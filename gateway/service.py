@@ -6,6 +6,10 @@ It holds no state and no business logic; each route group is a mixin under
 
 from __future__ import annotations
 
+from services.toolkit import config as cfg
+from services.toolkit.consul import ConsulRegistration
+from services.toolkit.operations import HttpServiceOperations
+
 from .routes.accounts import AccountRoutes
 from .routes.boxes import BoxRoutes
 from .routes.catalog import CatalogRoutes
@@ -16,6 +20,7 @@ from .routes.tokens import TokenRoutes
 
 
 class GatewayService(
+    HttpServiceOperations,
     AccountRoutes,
     BoxRoutes,
     DownloadRoutes,
@@ -25,3 +30,5 @@ class GatewayService(
     CatalogRoutes,
 ):
     name = "gateway"
+
+    consul_registration = ConsulRegistration(public_url_setting=cfg.PUBLIC_URL)

@@ -8,6 +8,8 @@ raise only the errors in ``services.toolkit.errors``.
 
 from __future__ import annotations
 
+from services.toolkit.operations import ServiceOperations
+
 from .rpc.accounts import AccountsRpc
 from .rpc.boxes import BoxesRpc
 from .rpc.catalog import CatalogRpc
@@ -18,6 +20,13 @@ from .rpc.uploads import UploadsRpc
 
 
 class DataService(
-    AccountsRpc, BoxesRpc, UploadsRpc, GarbageRpc, OrganizationsRpc, TokensRpc, CatalogRpc
+    ServiceOperations,
+    AccountsRpc,
+    BoxesRpc,
+    UploadsRpc,
+    GarbageRpc,
+    OrganizationsRpc,
+    TokensRpc,
+    CatalogRpc,
 ):
     name = "data"
