@@ -6,6 +6,10 @@ It holds no state and no business logic; each route group is a mixin under
 
 from __future__ import annotations
 
+from services.toolkit import config as cfg
+from services.toolkit.consul import ConsulRegistration
+from services.toolkit.operations import HttpServiceOperations
+
 from .routes.account_pages import AccountPageRoutes
 from .routes.accounts import AccountRoutes
 from .routes.boxes import BoxRoutes
@@ -19,6 +23,7 @@ from .routes.tokens import TokenRoutes
 
 
 class GatewayService(
+    HttpServiceOperations,
     AccountRoutes,
     BoxRoutes,
     DownloadRoutes,
@@ -31,3 +36,5 @@ class GatewayService(
     PublishPageRoutes,
 ):
     name = "gateway"
+
+    consul_registration = ConsulRegistration(public_url_setting=cfg.PUBLIC_URL)

@@ -9,6 +9,7 @@ from nameko.dependency_providers import Config
 from werkzeug.wrappers import Request
 
 from services.toolkit import config as cfg
+from services.toolkit.consul import ServiceCatalog
 from services.toolkit.errors import Unauthenticated
 from services.toolkit.rpc import TimedRpcProxy
 
@@ -27,6 +28,7 @@ PROVIDER_ARCH = PROVIDER + "/<architecture>"
 class GatewayBase:
     data = TimedRpcProxy("data")
     config = Config()
+    catalog = ServiceCatalog()
 
     def actor(self, request: Request) -> dict[str, Any] | None:
         token = request_token(request)
@@ -42,6 +44,13 @@ class GatewayBase:
             )
         return actor
 
+    def binstore_url(self) -> str:
+        """Return the public URL of a binstore instance that passes its checks in Consul.
+
+        Without Consul it is ``ATLAS.binstore_url``; raises ServiceUnavailable
+        when Consul lists no passing instance.
+        """
+        return self.catalog.public_url("binstore", cfg.BINSTORE_URL)
+
     def upload_url(self, token: str) -> str:
-        base = str(cfg.setting(self.config, cfg.BINSTORE_URL)).rstrip("/")
-        return f"{base}/uploads/{quote(token)}"
+        return f"{self.binstore_url()}/uploads/{quote(token)}"

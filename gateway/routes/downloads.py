@@ -91,6 +91,6 @@ class DownloadRoutes(GatewayBase):
             key = cfg.secret_key(self.config)
             ttl = float(cfg.setting(self.config, cfg.DOWNLOAD_URL_TTL))
             token = sign(key, DOWNLOAD_PURPOSE, target["sha256"], ttl)
-            base = str(cfg.setting(self.config, cfg.BINSTORE_URL)).rstrip("/")
-            location = f"{base}/blobs/{target['sha256']}?{urlencode({'token': token})}"
+            query = urlencode({"token": token})
+            location = f"{self.binstore_url()}/blobs/{target['sha256']}?{query}"
         return Response(status=302, headers={"Location": location})

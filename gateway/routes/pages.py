@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import urlencode
 
 from werkzeug.wrappers import Request, Response
 
 from services.toolkit.errors import AtlasError
+from services.toolkit.health import PASSING
 
 from ..web.base import PageBase, page
 from ..web.endpoint import page_route
@@ -25,6 +28,9 @@ def _page_number(value: str | None) -> int:
 
 
 class PageRoutes(PageBase):
+    # Provided by HealthRoutes in GatewayService.
+    health_report: Callable[[], dict[str, Any]]
+
     @page("GET", "/")
     def home_page(self, request: Request, visitor: Visitor) -> Response:
         query = {name: request.args.get(name, "").strip() for name in SEARCH_FIELDS}
@@ -67,20 +73,10 @@ class PageRoutes(PageBase):
 
     @page("GET", "/-/health")
     def health_page(self, request: Request, visitor: Visitor) -> Response:
-        services = [{"name": "gateway", "status": "passing", "detail": "serving this page"}]
-        try:
-            detail = self.data.ping()
-            services.append({"name": "data", "status": "passing", "detail": detail})
-        except Exception as exc:  # any failure means "not healthy", with its reason
-            services.append({"name": "data", "status": "critical", "detail": str(exc)})
-        passing = all(service["status"] == "passing" for service in services)
+        report = self.health_report()
+        passing = report["status"] == PASSING
         return self.render(
-            request,
-            visitor,
-            "health.html",
-            status=200 if passing else 503,
-            overall="passing" if passing else "critical",
-            services=services,
+            request, visitor, "health.html", status=200 if passing else 503, report=report
         )
 
     @page_route("GET", "/-/static/<name>")

@@ -22,6 +22,7 @@ from werkzeug.wrappers import Request, Response
 from services.toolkit import config as cfg
 from services.toolkit.crypto import UPLOAD_ERROR_PURPOSE, sign
 from services.toolkit.errors import AtlasError, InvalidInput, PayloadTooLarge
+from services.toolkit.metrics import record_upload
 from services.toolkit.web import JSON_TYPE, api, error_response, json_response
 
 from .receiving import read_chunks
@@ -133,6 +134,7 @@ class BrowserUploadRoutes:
             if wants_json or next_url is None:
                 return self._allow_page_origin(request, error_response(exc.status, str(exc)))
             return self._redirect(next_url, self._signed_error(str(exc)))
+        record_upload(result["size"])
 
         next_url = self._next_url(form.fields.get(NEXT_FIELD))
         if wants_json or next_url is None:

@@ -20,8 +20,11 @@ from nameko.rpc import rpc
 from werkzeug.wrappers import Request
 
 from services.toolkit import config as cfg
+from services.toolkit.consul import ConsulRegistration
 from services.toolkit.crypto import DOWNLOAD_PURPOSE, verify
 from services.toolkit.errors import NotFound, PermissionDenied, ServiceUnavailable
+from services.toolkit.metrics import record_download, record_upload
+from services.toolkit.operations import HttpServiceOperations, health_response
 from services.toolkit.rpc import TimedRpcProxy
 from services.toolkit.timer import setting_timer
 from services.toolkit.web import api
@@ -47,6 +50,10 @@ class Storage(DependencyProvider):
     def get_dependency(self, worker_ctx: Any) -> BlobStorage:
         return self.storage
 
+    def probe_health(self) -> None:
+        """Return when the storage root is a writable directory; raise OSError if not."""
+        self.storage.probe()
+
 
 class ResumeDigests(DependencyProvider):
     """Digests of partial uploads kept between their parts, shared by the workers."""
@@ -58,17 +65,26 @@ class ResumeDigests(DependencyProvider):
         return self.cache
 
 
-class BinstoreService(BrowserUploadRoutes):
+class BinstoreService(HttpServiceOperations, BrowserUploadRoutes):
     name = "binstore"
 
+    consul_registration = ConsulRegistration(public_url_setting=cfg.BINSTORE_URL)
     data = TimedRpcProxy("data")
     storage = Storage()
     resume_digests = ResumeDigests()
     config = Config()
 
+    @api("GET", "/health")
+    def health(self, request: Request) -> Any:
+        """Return this instance's health, as ``/health/instance`` does."""
+        return health_response(self.instance_health_probes.check())
+
     @api("PUT", "/uploads/<token>")
     def upload(self, request: Request, token: str) -> Any:
-        return self.upload_receiver().receive(request, token)
+        result = self.upload_receiver().receive(request, token)
+        if isinstance(result, dict):
+            record_upload(result["size"])
+        return result
 
     def upload_receiver(self) -> UploadReceiver:
         max_size = int(cfg.setting(self.config, cfg.MAX_UPLOAD_SIZE))
@@ -86,7 +102,10 @@ class BinstoreService(BrowserUploadRoutes):
             blob = self.storage.open_blob(sha256)
         except BlobNotFound as exc:
             raise NotFound(f"blob {sha256} not found") from exc
-        return blob_response(request, blob, sha256)
+        response = blob_response(request, blob, sha256)
+        if response.status_code in (200, 206) and request.method != "HEAD":
+            record_download(response.content_length or 0)
+        return response
 
     @rpc
     def collect_garbage(self, dry_run: bool = False) -> dict:

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from services.toolkit import config as cfg
 from services.toolkit.errors import ServiceUnavailable
+from services.toolkit.logs import message_headers
 
 from .models import OutboxEvent, utcnow
 
@@ -50,8 +51,9 @@ class UnitOfWork:
 
 
 class DatabaseAccess:
-    def __init__(self, provider: Database) -> None:
+    def __init__(self, provider: Database, worker_ctx: Any = None) -> None:
         self._provider = provider
+        self._worker_ctx = worker_ctx
 
     @contextmanager
     def transaction(self) -> Iterator[UnitOfWork]:
@@ -74,7 +76,10 @@ class DatabaseAccess:
         finally:
             session.close()
         if event_ids:
-            self._provider.publish_events(event_ids)
+            # The events carry the worker's context, correlation id included,
+            # as nameko's own event dispatcher would send it.
+            headers = message_headers(self._worker_ctx) if self._worker_ctx is not None else {}
+            self._provider.publish_events(event_ids, headers)
 
     @contextmanager
     def read(self) -> Iterator[Session]:
@@ -126,9 +131,13 @@ class Database(DependencyProvider):
         self.engine.dispose()
 
     def get_dependency(self, worker_ctx: Any) -> DatabaseAccess:
-        return DatabaseAccess(self)
+        return DatabaseAccess(self, worker_ctx)
 
-    def publish_events(self, event_ids: list[int]) -> None:
+    def probe_health(self) -> None:
+        """Return when a query succeeds; raise ServiceUnavailable if the database fails."""
+        DatabaseAccess(self).ping()
+
+    def publish_events(self, event_ids: list[int], headers: dict[str, Any] | None = None) -> None:
         # A failure here is not the caller's: the change is committed and the
         # relay publishes the events later.
         try:
@@ -138,7 +147,7 @@ class Database(DependencyProvider):
                     .where(OutboxEvent.id.in_(event_ids))
                     .order_by(OutboxEvent.id)
                 ).all()
-                self._publish(session, list(events))
+                self._publish(session, list(events), headers)
         except Exception:
             log.warning(
                 "publishing %d events failed; the outbox relay will retry",
@@ -148,6 +157,9 @@ class Database(DependencyProvider):
 
     def relay_outbox(self) -> int:
         """Publish events that were committed but never published; return their count."""
+        # NOTE: relayed events go out without the correlation id of the request
+        # that caused them, because outbox rows do not store it. A column for
+        # the headers would carry it through a crash too.
         with self.sessionmaker() as session:
             events = session.scalars(
                 select(OutboxEvent)
@@ -162,7 +174,9 @@ class Database(DependencyProvider):
             self._publish(session, list(events))
             return len(events)
 
-    def _publish(self, session: Session, events: list[OutboxEvent]) -> None:
+    def _publish(
+        self, session: Session, events: list[OutboxEvent], headers: dict[str, Any] | None = None
+    ) -> None:
         for event in events:
             self.publisher.publish(
                 event.payload,
@@ -170,6 +184,7 @@ class Database(DependencyProvider):
                 routing_key=event.event_type,
                 declare=[self.exchange],
                 mandatory=False,
+                headers=headers or {},
             )
         if events:
             session.execute(

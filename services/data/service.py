@@ -8,6 +8,8 @@ raise only the errors in ``services.toolkit.errors``.
 
 from __future__ import annotations
 
+from services.toolkit.operations import ServiceOperations
+
 from .rpc.accounts import AccountsRpc
 from .rpc.boxes import BoxesRpc
 from .rpc.catalog import CatalogRpc
@@ -20,6 +22,7 @@ from .rpc.uploads import UploadsRpc
 
 
 class DataService(
+    ServiceOperations,
     AccountsRpc,
     BoxesRpc,
     UploadsRpc,

@@ -38,6 +38,15 @@ GATEWAY_INSTANCES = "gateway_instances"
 MAX_UPLOAD_SIZE = "max_upload_size"
 GC_INTERVAL = "gc_interval"
 GC_GRACE_PERIOD = "gc_grace_period"
+CONSUL_URL = "consul_url"
+CONSUL_TOKEN = "consul_token"
+CONSUL_DATACENTER = "consul_datacenter"
+CHECK_INTERVAL = "check_interval"
+DEREGISTER_CRITICAL_AFTER = "deregister_critical_after"
+ADVERTISE_HOST = "advertise_host"
+DISCOVERY_CACHE_TTL = "discovery_cache_ttl"
+HEALTH_TIMEOUT = "health_timeout"
+OPERATIONS_ADDRESS = "operations_address"
 SESSION_TTL = "session_ttl"
 
 DEFAULTS: dict[str, Any] = {
@@ -55,6 +64,15 @@ DEFAULTS: dict[str, Any] = {
     MAX_UPLOAD_SIZE: 64 * 1024**3,  # bytes
     GC_INTERVAL: 3600,  # seconds; 0 turns periodic garbage collection off
     GC_GRACE_PERIOD: 86400,  # seconds
+    CONSUL_URL: "",  # empty: run without Consul
+    CONSUL_TOKEN: "",
+    CONSUL_DATACENTER: "",  # empty: the agent's own datacenter
+    CHECK_INTERVAL: 10.0,  # seconds
+    DEREGISTER_CRITICAL_AFTER: 300.0,  # seconds; Consul raises less than 60 to 60
+    ADVERTISE_HOST: "",  # empty: the listening host, or this machine's name for 0.0.0.0
+    DISCOVERY_CACHE_TTL: 5.0,  # seconds
+    HEALTH_TIMEOUT: 3.0,  # seconds
+    OPERATIONS_ADDRESS: "",  # empty: no listener for /metrics and /health/instance
     SESSION_TTL: 14 * 24 * 3600,  # seconds
 }
 

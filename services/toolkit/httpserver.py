@@ -222,5 +222,9 @@ def make_server(sock: socket.socket, app: Callable[..., Iterable[bytes]]) -> wsg
         protocol=HttpProtocol,
         debug=False,
         socket_timeout=CLIENT_TIMEOUT,
-        log=logging.getLogger("nameko.web.server"),
+        # eventlet's own access log prints the raw request line, query string
+        # and all, which would put access_token values in the log. JsonWsgiApp
+        # logs a redacted line instead and turns its own errors into responses.
+        log=logging.getLogger("atlas.wsgi"),
+        log_output=False,
     )

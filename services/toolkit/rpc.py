@@ -7,6 +7,8 @@ service that is down hangs the caller. ``TimedRpcProxy`` waits at most
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterable
 from typing import Any
 
 import eventlet
@@ -15,6 +17,7 @@ from nameko.rpc import MethodProxy, RpcProxy, ServiceProxy
 
 from services.toolkit import config as cfg
 from services.toolkit.errors import ServiceUnavailable
+from services.toolkit.metrics import observe_rpc_call
 
 
 class TimedMethodProxy(MethodProxy):
@@ -23,6 +26,25 @@ class TimedMethodProxy(MethodProxy):
         self.timeout = timeout
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        outcome = "error"
+        try:
+            result = self._wait(*args, **kwargs)
+            outcome = "ok"
+            return result
+        except ServiceUnavailable as exc:
+            outcome = "timeout" if isinstance(exc.__cause__, eventlet.Timeout) else "unavailable"
+            raise
+        finally:
+            observe_rpc_call(
+                self.worker_ctx.service_name,
+                self.service_name,
+                self.method_name,
+                outcome,
+                time.perf_counter() - started,
+            )
+
+    def _wait(self, *args: Any, **kwargs: Any) -> Any:
         try:
             reply = self._call(*args, **kwargs)
         except UnknownService as exc:
@@ -65,3 +87,48 @@ class TimedRpcProxy(RpcProxy):
             timeout=timeout,
             **self.options,
         )
+
+
+class TimedClusterProxy:
+    """Calls to any service by name, each with a bounded wait for its reply."""
+
+    def __init__(self, worker_ctx: Any, reply_listener: Any, timeout: float, **options: Any):
+        self.worker_ctx = worker_ctx
+        self.reply_listener = reply_listener
+        self.timeout = timeout
+        self.options = options
+
+    def service(self, name: str, timeout: float | None = None) -> TimedServiceProxy:
+        return TimedServiceProxy(
+            self.worker_ctx,
+            name,
+            self.reply_listener,
+            timeout=self.timeout if timeout is None else timeout,
+            **self.options,
+        )
+
+    def call_each(
+        self, services: Iterable[str], method: str, timeout: float | None = None
+    ) -> dict[str, Any]:
+        """Call ``method`` on every service at once; return each result or the exception raised."""
+        names = list(services)
+        pool = eventlet.GreenPool(max(1, len(names)))
+
+        def call(name: str) -> Any:
+            try:
+                return getattr(self.service(name, timeout), method)()
+            except Exception as exc:  # the caller decides what each failure means
+                return exc
+
+        return dict(zip(names, pool.imap(call, names), strict=True))
+
+
+class TimedClusterRpcProxy(RpcProxy):
+    """Dependency that calls services named at call time, with ``ATLAS.rpc_timeout``."""
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__("", **options)
+
+    def get_dependency(self, worker_ctx: Any) -> TimedClusterProxy:
+        timeout = float(cfg.setting(self.container.config, cfg.RPC_TIMEOUT))
+        return TimedClusterProxy(worker_ctx, self.rpc_reply_listener, timeout, **self.options)

@@ -22,6 +22,7 @@ from typing import Any  # noqa: E402
 from nameko.runners import ServiceRunner  # noqa: E402
 
 from services.toolkit.config import load_config  # noqa: E402
+from services.toolkit.logs import set_process_service  # noqa: E402
 
 log = logging.getLogger("atlas.runner")
 
@@ -39,6 +40,7 @@ def import_service(name: str) -> Any:
 
 def run(names: list[str], config: dict[str, Any]) -> None:
     runner = ServiceRunner(config)
+    set_process_service(names[0] if len(names) == 1 else None)
     for name in names:
         runner.add_service(import_service(name))
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from typing import Any
 
 from nameko.web.handlers import HttpRequestHandler
@@ -21,8 +22,30 @@ from werkzeug.wrappers import Request, Response
 
 from .errors import AtlasError, InvalidInput, PayloadTooLarge
 from .httpserver import make_server
+from .logs import (
+    CORRELATION_ID,
+    REDACTED,
+    REQUEST_ID_HEADER,
+    SECRET_NAMES,
+    accepted_correlation_id,
+    log_context,
+    redact_query,
+)
+from .metrics import observe_http_request
 
 log = logging.getLogger(__name__)
+access_log = logging.getLogger("atlas.access")
+
+# Where the WSGI app leaves the request's correlation id for the entrypoint.
+CORRELATION_ENVIRON_KEY = "atlas.correlation_id"
+
+# Route label of requests that match no route, so that probing for random
+# paths cannot create unbounded metric series.
+UNMATCHED_ROUTE = "<unmatched>"
+
+# Routes that health checkers and Prometheus request every few seconds; their
+# request log lines go to debug so that they do not bury the rest.
+POLLED_ROUTES = frozenset({"/health", "/health/instance", "/metrics"})
 
 JSON_TYPE = "application/json"
 
@@ -87,28 +110,64 @@ def _contains_nul(value: Any) -> bool:
     return False
 
 
+def logged_target(request: Request, path_values: dict[str, Any]) -> str:
+    """Return the request's path and query with credentials replaced by ``[redacted]``."""
+    path = request.path
+    for name, value in path_values.items():
+        if name.lower() in SECRET_NAMES and isinstance(value, str) and value:
+            path = path.replace(value, REDACTED)
+    query = redact_query(request.query_string.decode("latin-1"))
+    return f"{path}?{query}" if query else path
+
+
 class JsonWsgiApp(WsgiApp):
+    """Route requests, answer routing errors in JSON, and log and count every request."""
+
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        started = time.perf_counter()
         request = Request(environ, shallow=True)
+        correlation_id = accepted_correlation_id(request.headers.get(REQUEST_ID_HEADER))
+        environ[CORRELATION_ENVIRON_KEY] = correlation_id
+        service = self.server.container.service_name
+
+        with log_context(correlation_id, service):
+            try:
+                response, route, values = self.dispatch(request, environ)
+            except Exception as exc:  # the WSGI server's own error log is switched off
+                response, route, values = response_for_exception(exc), UNMATCHED_ROUTE, {}
+            response.headers[REQUEST_ID_HEADER] = correlation_id
+            seconds = time.perf_counter() - started
+            observe_http_request(service, request.method, route, response.status_code, seconds)
+            access_log.log(
+                logging.DEBUG if route in POLLED_ROUTES else logging.INFO,
+                "%s %s %d %.1f ms",
+                request.method,
+                logged_target(request, values),
+                response.status_code,
+                seconds * 1000.0,
+            )
+        return response(environ, start_response)
+
+    def dispatch(
+        self, request: Request, environ: dict[str, Any]
+    ) -> tuple[Response, str, dict[str, Any]]:
+        """Return the response, the matched route template and the path values."""
         adapter = self.url_map.bind_to_environ(environ)
         try:
-            provider, values = adapter.match()
+            rule, values = adapter.match(return_rule=True)
         except RequestRedirect as redirect:
-            return redirect(environ, start_response)
+            return redirect.get_response(environ), UNMATCHED_ROUTE, {}
         except MethodNotAllowed as exc:
             allowed = ", ".join(sorted(exc.valid_methods or []))
-            response = error_response(
-                405, f"method {request.method} is not allowed on {request.path}; use {allowed}"
-            )
-            return response(environ, start_response)
+            message = f"method {request.method} is not allowed on {request.path}; use {allowed}"
+            return error_response(405, message), UNMATCHED_ROUTE, {}
         except RouteNotFound:
-            response = error_response(404, f"no route matches {request.path}")
-            return response(environ, start_response)
+            return error_response(404, f"no route matches {request.path}"), UNMATCHED_ROUTE, {}
         if _contains_nul(values) or _contains_nul(list(request.args.items(multi=True))):
-            response = error_response(400, NUL_MESSAGE.format(where="request URL"))
-            return response(environ, start_response)
+            message = NUL_MESSAGE.format(where="request URL")
+            return error_response(400, message), rule.rule, {}
         request.path_values = values  # type: ignore[attr-defined]
-        return provider.handle_request(request)(environ, start_response)
+        return rule.endpoint.handle_request(request), rule.rule, values
 
 
 class JsonWebServer(WebServer):
@@ -117,6 +176,9 @@ class JsonWebServer(WebServer):
 
     def get_wsgi_server(self, sock: Any, wsgi_app: Any, *args: Any, **kwargs: Any) -> Any:
         return make_server(sock, wsgi_app)
+
+    def context_data_from_headers(self, request: Request) -> dict[str, Any]:
+        return {CORRELATION_ID: request.environ.get(CORRELATION_ENVIRON_KEY)}
 
 
 class ApiEndpoint(HttpRequestHandler):

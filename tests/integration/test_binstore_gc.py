@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import requests
 
-from services.cli.main import cmd_gc
+from services.cli.commands.gc import cmd_gc
 from tests.conftest import Client
 from tests.integration.binstore_helpers import Database, StoredState, new_slot
 

@@ -111,6 +111,10 @@ class BlobStorage(ABC):
     """A place that keeps blobs, uploads in progress and partial uploads."""
 
     @abstractmethod
+    def probe(self) -> None:
+        """Return when the backend can store a file now; raise ``OSError`` if not."""
+
+    @abstractmethod
     def new_upload(self) -> BlobWriter:
         """Start a temporary upload, removed on ``release()`` unless it was committed."""
 

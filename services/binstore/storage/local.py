@@ -157,6 +157,14 @@ class LocalStorage(BlobStorage):
         for directory in (self.temp_dir, self.blob_dir, self.partial_dir):
             directory.mkdir(parents=True, exist_ok=True)
 
+    def probe(self) -> None:
+        try:
+            handle, name = tempfile.mkstemp(dir=self.temp_dir, prefix="probe-")
+        except OSError as exc:
+            raise OSError(f"cannot write under storage root {self.root}: {exc.strerror}") from exc
+        os.close(handle)
+        os.unlink(name)
+
     def blob_path(self, sha256: str) -> Path:
         if len(sha256) != 64 or not all(c in "0123456789abcdef" for c in sha256):
             raise ValueError(f"{sha256!r} is not a lowercase hex sha256 digest")

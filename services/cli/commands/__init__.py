@@ -1,0 +1,1 @@
+"""One module per ``atlas`` command; each adds its parser with ``register(commands)``."""
