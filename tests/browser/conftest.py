@@ -110,7 +110,9 @@ def browser_factory(suite: Suite, tmp_path: Path) -> Iterator[Callable[..., Brow
         )
     drivers: list[webdriver.Chrome] = []
 
-    def make(width: int = 1280, height: int = 900, phone: bool = False) -> Browser:
+    def make(
+        width: int = 1280, height: int = 900, phone: bool = False, javascript: bool = True
+    ) -> Browser:
         options = webdriver.ChromeOptions()
         options.binary_location = CHROMIUM
         for flag in CHROMIUM_FLAGS:
@@ -121,6 +123,10 @@ def browser_factory(suite: Suite, tmp_path: Path) -> Iterator[Callable[..., Brow
             # A desktop window cannot be narrower than about 500 pixels; emulate a phone.
             metrics = {"width": width, "height": height, "pixelRatio": 2, "mobile": True}
             options.add_experimental_option("mobileEmulation", {"deviceMetrics": metrics})
+        if not javascript:
+            options.add_experimental_option(
+                "prefs", {"profile.managed_default_content_settings.javascript": 2}
+            )
         driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
         drivers.append(driver)
         return Browser(driver, suite.api_url)

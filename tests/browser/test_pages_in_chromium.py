@@ -191,3 +191,33 @@ def test_form_without_csrf_token_rejected(browser: Browser, data_rpc: Any, suite
     assert "security token is missing or expired" in browser.text()
     box = requests.get(f"{suite.api_url}/api/v1/box/{person}/{name}", timeout=10)
     assert box.status_code == 404
+
+
+def test_publishing_works_without_javascript(
+    browser_factory: Callable[..., Browser], data_rpc: Any, suite: Suite, tmp_path: Path
+) -> None:
+    person = make_person(data_rpc)
+    name = unique("nojs")
+    browser = browser_factory(javascript=False)
+    sign_in(browser, person)
+    create_box(browser, name)
+    browser.fill("version", "0.1.0")
+    browser.click_text("Create version")
+    browser.wait_for("#v-0\\.1\\.0")
+    browser.fill("provider", "libvirt")
+    browser.click_text("Add provider and upload")
+    browser.wait_until(lambda: browser.path.endswith("/upload"), "the upload page did not open")
+    box_file = tmp_path / "nojs.box"
+    box_file.write_bytes(build_box())
+
+    browser.find('input[type="file"]').send_keys(str(box_file))
+    browser.click_text("Upload")
+    browser.wait_for("#upload-done")
+    # Binstore redirected the plain form post back; with scripts the page would not reload.
+    assert browser.path.endswith("/upload?upload=done")
+    browser.screenshot("upload-complete-without-javascript")
+    browser.click_text("Back to the box")
+    browser.click_text("Release v0.1.0")
+    browser.wait_until(lambda: browser.find_all("#v-0\\.1\\.0 .badge.active"), "no release")
+
+    assert f"vagrant box add {person}/{name}" in browser.text("#box-add")
