@@ -10,7 +10,8 @@ from .routes.accounts import AccountRoutes
 from .routes.boxes import BoxRoutes
 from .routes.downloads import DownloadRoutes
 from .routes.health import HealthRoutes
+from .routes.jobs import JobRoutes
 
 
-class GatewayService(AccountRoutes, BoxRoutes, DownloadRoutes, HealthRoutes):
+class GatewayService(AccountRoutes, BoxRoutes, DownloadRoutes, HealthRoutes, JobRoutes):
     name = "gateway"

@@ -169,6 +169,9 @@ def delete_version(
     return result
 
 
+_HAS_FILE = (ProviderState.UPLOADED, ProviderState.VERIFIED)
+
+
 def release_version(
     unit: UnitOfWork, urls: Urls, actor: access.Actor, username: str, name: str, version: str
 ) -> dict:
@@ -177,7 +180,9 @@ def release_version(
         raise Unprocessable(f"version {found.version} is already released")
     if found.status == VersionStatus.REVOKED:
         raise Unprocessable(f"version {found.version} was revoked and cannot be released again")
-    if not any(p.state == ProviderState.UPLOADED for p in found.providers):
+    # An uploaded file still under inspection counts: `vagrant cloud publish
+    # --release` releases right after its upload.
+    if not any(p.state in _HAS_FILE for p in found.providers):
         raise Unprocessable(
             f"version {found.version} has no provider with a box file; create a provider "
             "and upload its box before releasing"

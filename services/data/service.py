@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from .rpc.accounts import AccountsRpc
 from .rpc.boxes import BoxesRpc
+from .rpc.jobs import JobsRpc
 from .rpc.uploads import UploadsRpc
+from .rpc.webhooks import WebhooksRpc
 
 
-class DataService(AccountsRpc, BoxesRpc, UploadsRpc):
+class DataService(AccountsRpc, BoxesRpc, UploadsRpc, JobsRpc, WebhooksRpc):
     name = "data"
