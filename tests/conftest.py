@@ -285,9 +285,9 @@ def wait_for(predicate: Any, timeout: float = 20.0, interval: float = 0.05) -> A
 def inspected_provider(
     client: Client, box: str, version: str = "1.0.0", provider: str = "libvirt"
 ) -> dict[str, Any] | None:
-    """Wait until box.inspect decided on the provider's file; return the provider's jobs view.
+    """Wait until the box's newest box.inspect job finished; return it with its history.
 
-    Returns the newest box.inspect job of the box once it finished, or None.
+    Returns None if it did not finish in time.
     """
 
     def finished() -> dict[str, Any] | None:
@@ -295,7 +295,7 @@ def inspected_provider(
             "/api/v1/jobs", params={"box": f"{client.username}/{box}", "kind": "box.inspect"}
         ).json()["jobs"]
         if jobs and jobs[0]["state"] in ("succeeded", "failed", "cancelled"):
-            return jobs[0]
+            return dict(client.get(f"/api/v1/jobs/{jobs[0]['id']}").json())
         return None
 
     return wait_for(finished)

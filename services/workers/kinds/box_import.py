@@ -28,7 +28,8 @@ from ..registry import Job, JobCancelled, PermanentFailure, job_kind
 
 log = logging.getLogger(__name__)
 
-CHUNK_SIZE = 1024 * 1024  # bytes written per step
+# Bytes read per step; a broken connection loses at most the step in progress.
+CHUNK_SIZE = 64 * 1024
 # Times one attempt asks the source for the rest after the connection broke.
 RESUMES_PER_ATTEMPT = 3
 GONE_STATUSES = frozenset({401, 403, 404, 410})
@@ -121,7 +122,12 @@ def fetch_with_resumes(session: requests.Session, url: str, download: Download, 
         try:
             fetch(session, url, download, job)
             return
-        except (requests.ConnectionError, requests.Timeout, IncompleteDownload) as exc:
+        except (
+            requests.ConnectionError,
+            requests.Timeout,
+            requests.exceptions.ChunkedEncodingError,
+            IncompleteDownload,
+        ) as exc:
             if remaining == 0:
                 raise RuntimeError(
                     f"download of {url} broke off at {download.size} bytes: {exc}"
