@@ -5,3 +5,7 @@ import warnings
 # eventlet 0.41 warns on import that it is in maintenance mode. Atlas keeps
 # every eventlet-specific line in this toolkit so that it can move off it.
 warnings.filterwarnings("ignore", message="\nEventlet is deprecated", category=DeprecationWarning)
+
+from .broker import survive_broker_loss  # noqa: E402
+
+survive_broker_loss()
