@@ -316,6 +316,7 @@ def update_provider(
     found = require_provider(
         unit.session, actor, username, name, version, provider, architecture, Level.PUBLISH
     )
+    inspected = (found.name, found.architecture, found.checksum_type, found.checksum)
     if request.name is not None:
         found.name = request.name
     if request.architecture is not None:
@@ -327,6 +328,13 @@ def update_provider(
         raise Unprocessable(
             f"provider {found.name} on {found.architecture} already exists"
         ) from exc
+    changed = inspected != (found.name, found.architecture, found.checksum_type, found.checksum)
+    if changed and found.artifact_sha256 is not None and found.original_url is None:
+        # The verdict was about the old name, architecture or checksum.
+        from .uploads import submit_inspection
+
+        found.state = ProviderState.UPLOADED
+        submit_inspection(unit, found)
     return provider_dict(urls, found.version.box, found.version, found)
 
 

@@ -136,3 +136,25 @@ def test_reupload_after_rejection_is_inspected_again(user: Client) -> None:
     assert second["result"]["verdict"] == "verified"
     assert provider["checksum"] == sha256(good)
     assert provider["download_url"] is not None
+
+
+def test_changed_architecture_is_inspected_again(user: Client) -> None:
+    box = uploaded_box(user, build_box("libvirt", architecture="amd64"), architecture="amd64")
+    first = inspected_provider(user, box)
+
+    changed = user.put(
+        f"/api/v2/box/{user.username}/{box}/version/1.0.0/provider/libvirt/amd64",
+        json={"provider": {"architecture": "arm64"}},
+    )
+
+    def second_inspection() -> dict[str, Any] | None:
+        found = inspected_provider(user, box)
+        return found if found and found["id"] != first["id"] else None
+
+    second = wait_for(second_inspection)
+
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["download_url"] is None
+    assert first["result"]["verdict"] == "verified"
+    assert second["result"]["verdict"] == "rejected"
+    assert "architecture 'amd64'" in second["result"]["reason"]
