@@ -1,6 +1,6 @@
 """Job kinds that exist only in tests, registered by importing this module.
 
-``test.record`` does what its payload asks (sleep, fail some attempts,
+``test.record`` does what its payload requests (sleep, fail some attempts,
 fail permanently, wait to be cancelled) and leaves two traces: each run of
 its handler appends ``"<job id> <attempt> <pid>"`` to ``payload["runs_file"]``
 (when given), and its outcome, applied by the data service with the job's

@@ -23,13 +23,13 @@ class Server:
     requests: list[Request] = field(default_factory=list)
 
 
-# Returns (status, headers, body); a body of None closes the connection without answering.
+# Returns (status, headers, body); a body of None closes the connection without a response.
 Responder = Callable[[Request, int], tuple[int, dict[str, str], bytes | None]]
 
 
 @contextmanager
 def serve(respond: Responder) -> Iterator[Server]:
-    """Run a server that answers the n-th request (from 0) with ``respond(request, n)``."""
+    """Run a server that responds to the n-th request (from 0) with ``respond(request, n)``."""
     server_state = Server("")
 
     class Handler(BaseHTTPRequestHandler):

@@ -17,12 +17,12 @@ MAX_JOB_ID = 2**63 - 1
 MAX_WEBHOOK_ID = 2**31 - 1
 
 
-def _number(what: str, value: str, maximum: int) -> int:
+def _number(label: str, value: str, maximum: int) -> int:
     if not value.isdigit():
-        raise InvalidInput(f"{what} {value!r} is invalid; it must be a positive whole number")
+        raise InvalidInput(f"{label} {value!r} is invalid; it must be a positive whole number")
     number = int(value)
     if number > maximum:
-        raise NotFound(f"{what} {value} not found")
+        raise NotFound(f"{label} {value} not found")
     return number
 
 

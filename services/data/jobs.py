@@ -11,9 +11,9 @@
 Each change runs in the caller's transaction on a row locked with
 ``SELECT ... FOR UPDATE`` and appends one ``job_transitions`` row, so two
 workers can never both start a job and the history never misses a step.
-``attempt`` grows by one each time the job is queued; a worker's message
+``attempt`` grows by one each time the job is queued. A worker's message
 names the attempt it carries, and ``start``, ``succeed``, ``fail`` and
-``heartbeat`` only accept the current one.
+``heartbeat`` accept only the current one.
 """
 
 from __future__ import annotations
@@ -272,6 +272,10 @@ def submit(
         raise InvalidInput(f"max_attempts must be at least 1, not {attempts}")
     if delay is not None and delay < 0:
         raise InvalidInput(f"delay must not be negative, not {delay}")
+
+    if account is None and box is not None:
+        account = box.account
+
     now = utcnow()
     job = Job(
         kind=kind,
@@ -281,7 +285,7 @@ def submit(
         max_attempts=attempts,
         run_after=now + dt.timedelta(seconds=delay or 0),
         box=box,
-        account=account if account is not None else (box.account if box is not None else None),
+        account=account,
         created_at=now,
         updated_at=now,
     )
@@ -445,9 +449,9 @@ def expire(unit: UnitOfWork, job_id: int, actor: str) -> bool:
 def dispatchable(session: Session, pending_after: float, limit: int) -> list[dict[str, Any]]:
     """Return jobs to queue: retrying jobs that are due, and pending ones the dispatcher missed.
 
-    A pending job normally reaches the dispatcher through ``job.submitted``;
-    one still pending ``pending_after`` seconds after its last change missed
-    that event (the dispatcher was down, or the event was lost).
+    A pending job normally reaches the dispatcher through ``job.submitted``.
+    One still pending ``pending_after`` seconds after its last change missed
+    that event, because the dispatcher was down or the event was lost.
     """
     now = utcnow()
     rows = session.execute(

@@ -1,7 +1,7 @@
 """The dispatcher: queues submitted jobs, retries due ones, takes back expired leases.
 
 Nothing about a job lives only in the broker. A job is marked ``queued``
-after the broker confirmed its message; if a message is lost with its
+after the broker confirmed its message. If a message is lost with its
 queue, ``rebuild`` (run on start and by ``atlas jobs rebuild``) publishes
 every queued job again. Duplicates are harmless because a worker's claim
 succeeds for one message of an attempt only. Several dispatchers may run;
@@ -104,7 +104,12 @@ class JobsService:
         return {"broker": "ok"}
 
     def dispatch(self, job_id: int, kind: str, attempt: int) -> None:
-        """Publish the job's next attempt, then record it as queued."""
+        """Publish the job's next attempt, then record it as queued.
+
+        NOTE: a queue lost between the broker's confirm and the record, with a
+        rebuild that reads the queued jobs in that same moment, leaves the job
+        queued without a message until the next rebuild or dispatcher start.
+        """
         next_attempt = attempt + 1
         self.queues.publish(job_id, next_attempt, kind)
         try:

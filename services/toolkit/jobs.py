@@ -76,7 +76,7 @@ class Jobs:
 
         ``box`` ("username/name") or ``account`` decides who may see and
         cancel the job through the API; a job with neither is visible to
-        operators only. ``delay`` holds the job back for that many seconds.
+        operators only. ``delay`` postpones the job by that many seconds.
         """
         return dict(
             self._data.submit_job(

@@ -2,7 +2,7 @@
 
 nameko's ``@consume`` takes one queue and the container's ``max_workers``
 as prefetch for all of them. Jobs of different kinds differ in cost (an
-import holds a worker for minutes, a webhook for a second), so each kind
+import occupies a worker for minutes, a webhook for a second), so each kind
 gets its own prefetch (unacknowledged messages) and pool size (handlers
 running at once), from ``ATLAS.jobs.kinds.<kind>``.
 
@@ -92,13 +92,13 @@ class JobConsumer(Entrypoint):
 
     def setup(self) -> None:
         config = self.container.config
-        wanted = cfg.job_setting(config, cfg.JOB_WORKER_KINDS) or sorted(HANDLERS)
-        unknown = [kind for kind in wanted if kind not in HANDLERS]
+        configured = cfg.job_setting(config, cfg.JOB_WORKER_KINDS) or sorted(HANDLERS)
+        unknown = [kind for kind in configured if kind not in HANDLERS]
         if unknown:
             raise ValueError(
                 f"ATLAS.jobs.worker_kinds names kinds without a handler: {', '.join(unknown)}"
             )
-        self.kinds: list[str] = list(wanted)
+        self.kinds: list[str] = list(configured)
         self.pools = {
             kind: green.Semaphore(int(cfg.job_setting(config, cfg.JOB_POOL_SIZE, kind)))
             for kind in self.kinds

@@ -7,9 +7,9 @@
    handler is asked to stop (``Job.check_cancelled``).
 3. ``succeed_job`` or ``fail_job`` stores the outcome. Only then does the
    caller return and the message get acknowledged. If data cannot be
-   reached, the report is retried until the lease would have run out; after
+   reached, the report is retried until the lease would have run out. After
    that the message goes back to its queue and the lease expiry retries the
-   job, so a report can be late but never lost.
+   job, so a report can be late but is never lost.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@
 A handler gets the claimed job and returns a JSON-able result, which the
 data service stores (and, for some kinds, applies) with the job's success.
 It raises ``PermanentFailure`` for an error that another attempt cannot
-fix; any other exception fails the attempt and the job is retried with
+fix. Any other exception fails the attempt, and the job is retried with
 backoff until it runs out of attempts. Long handlers call
 ``job.check_cancelled()`` now and then, which raises once the job was
 cancelled or taken back, so that they stop early.
@@ -34,7 +34,7 @@ class JobCancelled(Exception):
 
 
 class Job:
-    """A claimed job as its handler sees it."""
+    """A claimed job, as passed to its handler."""
 
     def __init__(self, claim: dict[str, Any], config: dict[str, Any], data: Any) -> None:
         self.id: int = claim["id"]

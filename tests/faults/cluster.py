@@ -2,8 +2,8 @@
 
 The data service and the dispatcher run in the test process, so the
 test-only job kind's outcome (an insert into ``test_job_effects``) is
-registered with them; workers run as separate processes, so a test can
-kill one with SIGKILL.
+registered with them. Workers run as separate processes, so that a test
+can kill one with SIGKILL.
 """
 
 from __future__ import annotations

@@ -110,7 +110,7 @@ def test_import_from_missing_file_fails_permanently(user: Client) -> None:
 
     assert job is not None
     assert job["state"] == "failed"
-    assert job["last_error"].startswith("the source answered HTTP 404")
+    assert job["last_error"].startswith("the source responded with HTTP 404")
 
 
 def test_import_refuses_address_outside_allowlist(user: Client) -> None:

@@ -59,8 +59,8 @@ def test_receiver_gets_signed_delivery_after_two_failures(user: Client) -> None:
     assert body["event"] == "version.released"
     assert body["data"]["tag"] == f"{user.username}/{box}"
     assert [e["error"] for e in detail["history"] if e["trigger"] == "fail"] == [
-        "RuntimeError: receiver answered HTTP 500",
-        "RuntimeError: receiver answered HTTP 500",
+        "RuntimeError: receiver responded with HTTP 500",
+        "RuntimeError: receiver responded with HTTP 500",
     ]
     assert detail["result"]["status"] == 200
 

@@ -1,13 +1,14 @@
 """box.import: fetch a box from a URL into binstore, resuming where a download broke off.
 
 The partial file stays in ``ATLAS.jobs.import_dir`` across attempts of the
-job; a later attempt on the same host asks the source for the rest with
-``Range`` and ``If-Range``, so a source that changed its file sends it
-whole again. Requests go through the outbound guard: private, loopback and
-link-local addresses are refused unless ``ATLAS.outbound_allowlist`` lists
-them. The finished file is checked against the declared checksum and
-uploaded to binstore with an upload target of this job's attempt; binstore
-then attaches it to the provider, which submits box.inspect as every upload
+job. A later attempt on the same host requests the rest with ``Range`` and
+``If-Range``, so a source that changed its file sends it whole again.
+Requests go through the outbound guard, which rejects private, loopback and
+link-local addresses unless ``ATLAS.outbound_allowlist`` lists them.
+
+The finished file is checked against the declared checksum and uploaded to
+binstore with an upload target of this job's attempt. binstore then
+attaches it to the provider, and that submits box.inspect as every upload
 does.
 """
 
@@ -30,7 +31,7 @@ log = logging.getLogger(__name__)
 
 # Bytes read per step; a broken connection loses at most the step in progress.
 CHUNK_SIZE = 64 * 1024
-# Times one attempt asks the source for the rest after the connection broke.
+# Times one attempt requests the rest of the file after the connection broke.
 RESUMES_PER_ATTEMPT = 3
 GONE_STATUSES = frozenset({401, 403, 404, 410})
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
@@ -62,6 +63,8 @@ class Download:
         self.path.write_bytes(b"")
         self.validator_path.write_text(validator or "")
 
+    # NOTE: a worker host that dies mid-download leaves its partial file
+    # behind; nothing removes files of jobs that ended elsewhere.
     def remove(self) -> None:
         self.path.unlink(missing_ok=True)
         self.validator_path.unlink(missing_ok=True)
@@ -78,7 +81,7 @@ def _expected_total(response: requests.Response, offset: int) -> int | None:
     if response.status_code == 206:
         match = _CONTENT_RANGE.fullmatch(response.headers.get("Content-Range", ""))
         if not match or int(match.group(1)) != offset:
-            raise IncompleteDownload("the source answered with a range that does not fit")
+            raise IncompleteDownload("the source responded with a range that does not fit")
         return int(match.group(3)) if match.group(3) != "*" else None
     length = response.headers.get("Content-Length")
     return int(length) if length and length.isdigit() else None
@@ -94,7 +97,9 @@ def fetch(session: requests.Session, url: str, download: Download, job: Job) -> 
         headers = {"Range": f"bytes={offset}-", "If-Range": download.validator}
     with session.get(url, headers=headers, stream=True, timeout=timeout) as response:
         if response.status_code in GONE_STATUSES:
-            raise PermanentFailure(f"the source answered HTTP {response.status_code} for {url}")
+            raise PermanentFailure(
+                f"the source responded with HTTP {response.status_code} for {url}"
+            )
         if response.status_code == 416 and offset:
             download.restart(None)
             raise IncompleteDownload("the source rejected the range; starting over")

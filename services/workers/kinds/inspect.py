@@ -32,7 +32,7 @@ UNKNOWN_ARCHITECTURE = "unknown"
 
 
 class Rejected(Exception):
-    """The box is unusable; the message says why, for the publisher."""
+    """The box is unusable; the message explains why to the publisher."""
 
 
 class TransferError(Exception):

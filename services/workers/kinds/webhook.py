@@ -4,8 +4,9 @@ The receiver checks ``X-Atlas-Signature: t=<unix time>,v1=<hex>``, where
 ``v1`` is HMAC-SHA256 under the secret of ``"<t>." + body``, and should
 reject old timestamps to stop replays. Retries of one delivery carry the
 same ``X-Atlas-Delivery`` id, so a receiver can drop a delivery it has
-already processed. Network errors, timeouts, 408, 429 and 5xx answers are
-retried with backoff; any other answer outside 2xx fails the delivery.
+already processed. Network errors, timeouts, 408, 429 and 5xx responses
+are retried with backoff, and any other status outside 2xx fails the
+delivery.
 """
 
 from __future__ import annotations
@@ -72,5 +73,5 @@ def deliver_webhook(job: Job) -> dict[str, Any]:
     if 200 <= status < 300:
         return {"status": status, "seconds": round(time.monotonic() - started, 3)}
     if status >= 500 or status in RETRIED_STATUSES:
-        raise RuntimeError(f"receiver answered HTTP {status}")
-    raise PermanentFailure(f"receiver answered HTTP {status}; such answers are not retried")
+        raise RuntimeError(f"receiver responded with HTTP {status}")
+    raise PermanentFailure(f"receiver responded with HTTP {status}; such responses are not retried")
