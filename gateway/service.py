@@ -15,6 +15,7 @@ from .routes.boxes import BoxRoutes
 from .routes.catalog import CatalogRoutes
 from .routes.downloads import DownloadRoutes
 from .routes.health import HealthRoutes
+from .routes.jobs import JobRoutes
 from .routes.organizations import OrganizationRoutes
 from .routes.tokens import TokenRoutes
 
@@ -28,6 +29,7 @@ class GatewayService(
     OrganizationRoutes,
     TokenRoutes,
     CatalogRoutes,
+    JobRoutes,
 ):
     name = "gateway"
 

@@ -14,9 +14,11 @@ from .rpc.accounts import AccountsRpc
 from .rpc.boxes import BoxesRpc
 from .rpc.catalog import CatalogRpc
 from .rpc.garbage import GarbageRpc
+from .rpc.jobs import JobsRpc
 from .rpc.organizations import OrganizationsRpc
 from .rpc.tokens import TokensRpc
 from .rpc.uploads import UploadsRpc
+from .rpc.webhooks import WebhooksRpc
 
 
 class DataService(
@@ -28,5 +30,7 @@ class DataService(
     OrganizationsRpc,
     TokensRpc,
     CatalogRpc,
+    JobsRpc,
+    WebhooksRpc,
 ):
     name = "data"
