@@ -30,6 +30,8 @@ SERVICES = {
     "data": "services.data.service:DataService",
     "binstore": "services.binstore.service:BinstoreService",
     "gateway": "gateway.service:GatewayService",
+    "jobs": "services.jobs.service:JobsService",
+    "workers": "services.workers.service:WorkersService",
 }
 
 

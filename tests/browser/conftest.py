@@ -22,6 +22,7 @@ from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.conftest import Suite
+from tests.pages import PASSWORD
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("ATLAS_TEST_CHROMIUM", "/usr/bin/chromium")
@@ -90,6 +91,13 @@ class Browser:
 
     def run(self, script: str, *args: Any) -> Any:
         return self.driver.execute_script(script, *args)
+
+    def sign_in(self, username: str, password: str = PASSWORD) -> None:
+        self.open("/-/sign-in")
+        self.fill("login", username)
+        self.fill("password", password)
+        self.click("main form button[type=submit]")
+        self.wait_until(lambda: self.find_all("header .who"), "sign-in did not finish")
 
     def screenshot(self, name: str) -> Path:
         """Save the whole page, beyond the visible part, as ``name.png``."""

@@ -12,7 +12,7 @@ import requests
 from tests.boxes import build_box, sha256
 from tests.browser.conftest import Browser
 from tests.conftest import Client, Suite, unique
-from tests.pages import PASSWORD, make_person
+from tests.pages import make_person
 
 pytestmark = pytest.mark.browser
 
@@ -24,14 +24,6 @@ new MutationObserver(() => window.progressSeen.push(Number(bar.value)))
   .observe(document.getElementById("upload-percent"),
            {childList: true, characterData: true, subtree: true});
 """
-
-
-def sign_in(browser: Browser, username: str) -> None:
-    browser.open("/-/sign-in")
-    browser.fill("login", username)
-    browser.fill("password", PASSWORD)
-    browser.click("main form button[type=submit]")
-    browser.wait_until(lambda: browser.find_all("header .who"), "sign-in did not finish")
 
 
 def create_box(
@@ -49,7 +41,7 @@ def create_box(
     browser.wait_until(lambda: "/boxes/" in browser.path, "the box page did not open")
 
 
-def test_publisher_signs_in_uploads_and_releases(
+def test_publisher_flow_from_sign_in_to_search(
     browser_factory: Callable[..., Browser], data_rpc: Any, suite: Suite, tmp_path: Path
 ) -> None:
     person = make_person(data_rpc)
@@ -58,7 +50,7 @@ def test_publisher_signs_in_uploads_and_releases(
 
     browser.open("/-/sign-in")
     browser.screenshot("sign-in")
-    sign_in(browser, person)
+    browser.sign_in(person)
 
     browser.open("/-/tokens")
     browser.fill("description", "laptop")
@@ -105,6 +97,19 @@ def test_publisher_signs_in_uploads_and_releases(
         f"export VAGRANT_SERVER_URL={suite.api_url}\nvagrant box add {person}/{name}"
     )
     assert sha256(content) in browser.text(".providers")
+
+    browser.click_text("Jobs of this box")
+    browser.wait_for("table.cards")
+    browser.screenshot("jobs")
+    inspection = next(row for row in browser.find_all("tbody tr") if "box.inspect" in row.text)
+    inspection.find_element("css selector", "a").click()
+    # The job page reloads itself until the job ends.
+    browser.wait_until(lambda: browser.find("#job-state").text == "succeeded", "not inspected")
+    assert "running" in browser.text(".timeline")
+    browser.screenshot("job")
+    browser.click(".facts a")
+    browser.wait_for("#v-1\\.0\\.0")
+    assert "verified" in browser.text(".providers")
     browser.screenshot("box")
 
     metadata = requests.get(
@@ -161,12 +166,12 @@ def test_private_box_is_invisible_to_another_user(
     stranger_name = make_person(data_rpc)
     name = unique("internal")
     owner = browser_factory()
-    sign_in(owner, owner_name)
+    owner.sign_in(owner_name)
     create_box(owner, name, private=True)
     assert "private" in owner.text("h1")
 
     stranger = browser_factory()
-    sign_in(stranger, stranger_name)
+    stranger.sign_in(stranger_name)
     stranger.open(f"/{owner_name}/boxes/{name}")
     stranger.wait_for("h1")
     stranger.screenshot("private-box-for-stranger")
@@ -179,7 +184,7 @@ def test_private_box_is_invisible_to_another_user(
 def test_form_without_csrf_token_rejected(browser: Browser, data_rpc: Any, suite: Suite) -> None:
     person = make_person(data_rpc)
     name = unique("forged")
-    sign_in(browser, person)
+    browser.sign_in(person)
     browser.open("/-/new")
     browser.run('document.querySelector("main form input[name=csrf_token]").remove()')
     browser.fill("name", name)
@@ -199,7 +204,7 @@ def test_publishing_works_without_javascript(
     person = make_person(data_rpc)
     name = unique("nojs")
     browser = browser_factory(javascript=False)
-    sign_in(browser, person)
+    browser.sign_in(person)
     create_box(browser, name)
     browser.fill("version", "0.1.0")
     browser.click_text("Create version")

@@ -1,0 +1,1 @@
+"""Worker pools: they claim jobs from their kinds' queues and run the kinds' handlers."""
