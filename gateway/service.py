@@ -15,7 +15,6 @@ from .routes.boxes import BoxRoutes
 from .routes.catalog import CatalogRoutes
 from .routes.downloads import DownloadRoutes
 from .routes.health import HealthRoutes
-from .routes.jobs import JobRoutes
 from .routes.organizations import OrganizationRoutes
 from .routes.tokens import TokenRoutes
 
@@ -29,7 +28,6 @@ class GatewayService(
     OrganizationRoutes,
     TokenRoutes,
     CatalogRoutes,
-    JobRoutes,
 ):
     name = "gateway"
 

@@ -14,11 +14,9 @@ from .rpc.accounts import AccountsRpc
 from .rpc.boxes import BoxesRpc
 from .rpc.catalog import CatalogRpc
 from .rpc.garbage import GarbageRpc
-from .rpc.jobs import JobsRpc
 from .rpc.organizations import OrganizationsRpc
 from .rpc.tokens import TokensRpc
 from .rpc.uploads import UploadsRpc
-from .rpc.webhooks import WebhooksRpc
 
 
 class DataService(
@@ -30,7 +28,5 @@ class DataService(
     OrganizationsRpc,
     TokensRpc,
     CatalogRpc,
-    JobsRpc,
-    WebhooksRpc,
 ):
     name = "data"
