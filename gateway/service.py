@@ -16,8 +16,6 @@ from .routes.boxes import BoxRoutes
 from .routes.catalog import CatalogRoutes
 from .routes.downloads import DownloadRoutes
 from .routes.health import HealthRoutes
-from .routes.job_pages import JobPageRoutes
-from .routes.jobs import JobRoutes
 from .routes.organizations import OrganizationRoutes
 from .routes.pages import PageRoutes
 from .routes.publish_pages import PublishPageRoutes
@@ -36,8 +34,6 @@ class GatewayService(
     PageRoutes,
     AccountPageRoutes,
     PublishPageRoutes,
-    JobRoutes,
-    JobPageRoutes,
 ):
     name = "gateway"
 

@@ -31,25 +31,12 @@ class VersionEvent(BoxEvent):
 
 
 class ProviderEvent(VersionEvent):
-    """provider.created, .updated, .uploaded, .verified, .rejected and .deleted"""
+    """provider.created, provider.updated, provider.uploaded, provider.deleted"""
 
     provider: str
     architecture: str
     sha256: str | None = None
     size: int | None = None
-
-
-class JobEvent(Event):
-    """job.submitted (a job became pending), job.finished (it succeeded, failed or was cancelled)"""
-
-    job_id: int
-    kind: str
-    state: str
-    attempt: int
-    box: str | None = None
-    account: str | None = None
-    run_after: str | None = None
-    error: str | None = None
 
 
 EVENT_TYPES: dict[str, type[Event]] = {
@@ -64,9 +51,5 @@ EVENT_TYPES: dict[str, type[Event]] = {
     "provider.created": ProviderEvent,
     "provider.updated": ProviderEvent,
     "provider.uploaded": ProviderEvent,
-    "provider.verified": ProviderEvent,
-    "provider.rejected": ProviderEvent,
     "provider.deleted": ProviderEvent,
-    "job.submitted": JobEvent,
-    "job.finished": JobEvent,
 }

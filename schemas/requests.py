@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -124,64 +123,3 @@ class TokenOptions(Body):
 class TokenCreate(Body):
     user: Login
     token: TokenOptions = TokenOptions()
-
-
-WEBHOOK_EVENTS = ("version.released", "version.revoked", "provider.uploaded", "job.finished")
-
-
-def _check_outbound_url(url: str | None) -> str | None:
-    if url is None:
-        return None
-    parsed = urlsplit(url)
-    if parsed.scheme not in ("http", "https") or not parsed.hostname:
-        raise ValueError("must be an http or https URL with a host")
-    if parsed.username is not None or parsed.password is not None:
-        raise ValueError("must not contain a user name or password")
-    return url
-
-
-class WebhookFields(Body):
-    url: str | None = Field(default=None, max_length=2048)
-    events: list[str] | None = Field(default=None, min_length=1, max_length=len(WEBHOOK_EVENTS))
-    description: ShortText | None = None
-    active: bool | None = None
-
-    @model_validator(mode="after")
-    def check_fields(self) -> WebhookFields:
-        _check_outbound_url(self.url)
-        for event in self.events or []:
-            if event not in WEBHOOK_EVENTS:
-                raise ValueError(
-                    f"event {event!r} is not supported; use one of " + ", ".join(WEBHOOK_EVENTS)
-                )
-        return self
-
-
-class WebhookCreate(WebhookFields):
-    url: str = Field(max_length=2048)
-    events: list[str] = Field(min_length=1, max_length=len(WEBHOOK_EVENTS))
-    # Exactly one of them: every box of an organization or user, or one box ("user/name").
-    username: Name | None = None
-    box: str | None = Field(default=None, max_length=129)
-
-    @model_validator(mode="after")
-    def check_scope(self) -> WebhookCreate:
-        if (self.username is None) == (self.box is None):
-            raise ValueError("give either username (all boxes of an account) or box (user/name)")
-        return self
-
-
-class BoxImport(Body):
-    url: str = Field(max_length=2048)
-    checksum: str | None = Field(default=None, max_length=128)
-    checksum_type: str | None = Field(default=None, max_length=16)
-
-    @model_validator(mode="after")
-    def check_fields(self) -> BoxImport:
-        _check_outbound_url(self.url)
-        if self.checksum == "":
-            self.checksum = None
-        if self.checksum_type == "":
-            self.checksum_type = None
-        check_checksum(self.checksum_type, self.checksum)
-        return self

@@ -53,16 +53,6 @@ def create_test_database(name: str) -> str:
     return url
 
 
-def add_effects_table(url: str) -> None:
-    """Create the table where the test-only job kind records its effects."""
-    from tests.jobkinds import EFFECTS_TABLE_DDL
-
-    engine = create_engine(url)
-    with engine.begin() as connection:
-        connection.execute(text(EFFECTS_TABLE_DDL))
-    engine.dispose()
-
-
 def drop_test_database(name: str) -> None:
     engine = _admin_engine()
     with engine.connect() as connection:
@@ -100,7 +90,6 @@ def delete_test_vhost(name: str) -> None:
 def database_url() -> Iterator[str]:
     name = f"atlas_test_{RUN_ID}"
     url = create_test_database(name)
-    add_effects_table(url)
     yield url
     drop_test_database(name)
 
@@ -118,20 +107,8 @@ def storage_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("blobs")
 
 
-# Short leases and backoffs so that retries and recovery happen within a test.
-TEST_JOBS = {
-    cfg.JOB_LEASE: 4,
-    cfg.JOB_SWEEP_INTERVAL: 0.5,
-    cfg.JOB_BACKOFF_BASE: 0.1,
-    cfg.JOB_BACKOFF_MAX: 0.5,
-    cfg.JOB_MAX_ATTEMPTS: 3,
-}
-
-
 @pytest.fixture(scope="session")
-def base_config(
-    database_url: str, amqp_uri: str, storage_root: Path, tmp_path_factory: pytest.TempPathFactory
-) -> dict[str, Any]:
+def base_config(database_url: str, amqp_uri: str, storage_root: Path) -> dict[str, Any]:
     gateway_port, binstore_port = free_port(), free_port()
     return {
         "AMQP_URI": amqp_uri,
@@ -148,8 +125,6 @@ def base_config(
             cfg.RPC_TIMEOUT: 5,
             # Long enough that only event invalidation can explain a fresh read.
             cfg.METADATA_CACHE_TTL: 600,
-            cfg.OUTBOUND_ALLOWLIST: ["127.0.0.0/8"],
-            cfg.JOBS: {**TEST_JOBS, cfg.JOB_IMPORT_DIR: str(tmp_path_factory.mktemp("imports"))},
         },
     }
 
@@ -162,7 +137,7 @@ def service_config(base: dict[str, Any], address_key: str | None = None) -> dict
 
 
 class Suite:
-    """Every Atlas service running in this process, with the test-only job kinds."""
+    """The data, binstore and gateway services running in this process."""
 
     def __init__(self, config: dict[str, Any]) -> None:
         self.config = config
@@ -173,19 +148,14 @@ class Suite:
     def start(self) -> None:
         from nameko.containers import ServiceContainer
 
-        import tests.jobkinds  # noqa: F401 - registers the test-only job kinds
         from gateway.service import GatewayService
         from services.binstore.service import BinstoreService
         from services.data.service import DataService
-        from services.jobs.service import JobsService
-        from services.workers.service import WorkersService
 
         for service_cls, address_key in (
             (DataService, None),
             (BinstoreService, cfg.BINSTORE_ADDRESS),
             (GatewayService, cfg.GATEWAY_ADDRESS),
-            (JobsService, None),
-            (WorkersService, None),
         ):
             container = ServiceContainer(service_cls, service_config(self.config, address_key))
             container.start()
@@ -268,36 +238,3 @@ def user(make_user: Any) -> Client:
 @pytest.fixture
 def anonymous(suite: Suite) -> Client:
     return Client(suite.api_url, "", None)
-
-
-def wait_for(predicate: Any, timeout: float = 20.0, interval: float = 0.05) -> Any:
-    """Poll ``predicate`` until it returns something truthy; return that, or None on timeout."""
-    import time
-
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            return None
-        eventlet.sleep(interval)
-
-
-def inspected_provider(
-    client: Client, box: str, version: str = "1.0.0", provider: str = "libvirt"
-) -> dict[str, Any] | None:
-    """Wait until the box's newest box.inspect job finished; return it with its history.
-
-    Returns None if it did not finish in time.
-    """
-
-    def finished() -> dict[str, Any] | None:
-        jobs = client.get(
-            "/api/v1/jobs", params={"box": f"{client.username}/{box}", "kind": "box.inspect"}
-        ).json()["jobs"]
-        if jobs and jobs[0]["state"] in ("succeeded", "failed", "cancelled"):
-            return dict(client.get(f"/api/v1/jobs/{jobs[0]['id']}").json())
-        return None
-
-    return wait_for(finished)

@@ -1,7 +1,7 @@
 """index box search and organization lookups
 
 Revision ID: 0003
-Revises: 0002
+Revises: 0001
 
 Box search matches substrings with pg_trgm's GIN indexes, which PostgreSQL
 lets a database owner create since version 13 (pg_trgm is a trusted
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 
 revision = '0003'
-down_revision = '0002'
+down_revision = '0001'
 branch_labels = None
 depends_on = None
 

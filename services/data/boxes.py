@@ -186,9 +186,6 @@ def delete_version(
     return result
 
 
-_HAS_FILE = (ProviderState.UPLOADED, ProviderState.VERIFIED)
-
-
 def release_version(
     unit: UnitOfWork, urls: Urls, actor: access.Actor, username: str, name: str, version: str
 ) -> dict:
@@ -197,9 +194,7 @@ def release_version(
         raise Unprocessable(f"version {found.version} is already released")
     if found.status == VersionStatus.REVOKED:
         raise Unprocessable(f"version {found.version} was revoked and cannot be released again")
-    # An uploaded file still under inspection counts: `vagrant cloud publish
-    # --release` releases right after its upload.
-    if not any(p.state in _HAS_FILE for p in found.providers):
+    if not any(p.state == ProviderState.UPLOADED for p in found.providers):
         raise Unprocessable(
             f"version {found.version} has no provider with a box file; create a provider "
             "and upload its box before releasing"
@@ -344,7 +339,6 @@ def update_provider(
         unit.session, actor, username, name, version, provider, architecture, Level.PUBLISH
     )
     access.check_released_change(unit.session, actor, found.version, "change providers of")
-    inspected = (found.name, found.architecture, found.checksum_type, found.checksum)
     if request.name is not None:
         found.name = request.name
     if request.architecture is not None:
@@ -354,13 +348,6 @@ def update_provider(
         _clear_other_defaults(found.version, found)
     flush_unique(unit.session, f"provider {found.name} on {found.architecture} already exists")
     unit.emit("provider.updated", provider_event(found))
-    changed = inspected != (found.name, found.architecture, found.checksum_type, found.checksum)
-    if changed and found.artifact_sha256 is not None and found.original_url is None:
-        # The verdict was about the old name, architecture or checksum.
-        from .uploads import submit_inspection
-
-        found.state = ProviderState.UPLOADED
-        submit_inspection(unit, found)
     return provider_dict(urls, found.version.box, found.version, found)
 
 

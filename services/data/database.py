@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -40,29 +40,14 @@ RELAY_BATCH = 500
 class UnitOfWork:
     """One database transaction and the events it will publish on commit."""
 
-    def __init__(
-        self,
-        session: Session,
-        config: dict[str, Any] | None = None,
-        observers: Sequence[Observer] = (),
-    ) -> None:
+    def __init__(self, session: Session) -> None:
         self.session = session
-        self.config = config if config is not None else {}
         self.events: list[OutboxEvent] = []
-        self._observers = observers
 
     def emit(self, event_type: str, payload: dict[str, Any]) -> None:
-        """Queue an event for publishing after commit and let observers act in this transaction."""
         event = OutboxEvent(event_type=event_type, payload=payload)
         self.session.add(event)
         self.events.append(event)
-        for observer in self._observers:
-            observer(self, event_type, payload)
-
-
-# Called for every emitted event inside its transaction, for work that must
-# commit or roll back with the change itself (webhook deliveries).
-Observer = Callable[[UnitOfWork, str, dict[str, Any]], None]
 
 
 class DatabaseAccess:
@@ -74,7 +59,7 @@ class DatabaseAccess:
     def transaction(self) -> Iterator[UnitOfWork]:
         """Run a block in one transaction and publish its events after commit."""
         session = self._provider.sessionmaker()
-        unit = UnitOfWork(session, self._provider.container.config, self._provider.observers)
+        unit = UnitOfWork(session)
         try:
             yield unit
             session.flush()
@@ -129,9 +114,6 @@ class Database(DependencyProvider):
 
     engine: Engine
     sessionmaker: sessionmaker[Session]
-
-    def __init__(self, observers: Sequence[Observer] = ()) -> None:
-        self.observers = tuple(observers)
 
     def setup(self) -> None:
         config = self.container.config

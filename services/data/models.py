@@ -18,7 +18,6 @@ from sqlalchemy import (
     Enum,
     ForeignKey,
     Index,
-    Integer,
     MetaData,
     String,
     Text,
@@ -27,7 +26,7 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 NAMING_CONVENTION = {
@@ -83,12 +82,8 @@ class VersionStatus(enum.StrEnum):
 class ProviderState(enum.StrEnum):
     # No file yet: created, or the last upload failed.
     PENDING = "pending"
-    # The file is stored and waits for box.inspect (or the provider points at an external URL).
+    # The file is stored (or the provider points at an external URL).
     UPLOADED = "uploaded"
-    # box.inspect read the stored file and found it matches the provider.
-    VERIFIED = "verified"
-    # box.inspect found the stored file unusable; last_error says why.
-    REJECTED = "rejected"
 
 
 class Account(Base):
@@ -331,116 +326,3 @@ class OutboxEvent(Base):
         ),
         CheckConstraint("event_type <> ''", name="event_type_not_empty"),
     )
-
-
-class JobState(enum.StrEnum):
-    PENDING = "pending"
-    QUEUED = "queued"
-    RUNNING = "running"
-    RETRYING = "retrying"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-
-
-TERMINAL_JOB_STATES = frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED})
-
-_job_state = Enum(JobState, name="job_state", values_callable=lambda e: [m.value for m in e])
-
-
-class Job(Base):
-    """A unit of background work; the broker carries only its id and attempt.
-
-    ``attempt`` counts the attempts queued so far: a worker's claim succeeds
-    only while the job is queued with the attempt its message names, so a
-    duplicated or stale message finds nothing to do.
-    """
-
-    __tablename__ = "jobs"
-
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    kind: Mapped[str] = mapped_column(String(64))
-    payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
-    state: Mapped[JobState] = mapped_column(_job_state, default=JobState.PENDING)
-    attempt: Mapped[int] = mapped_column(Integer, default=0)
-    max_attempts: Mapped[int] = mapped_column(Integer)
-    # Not before this time: the dispatcher queues a pending or retrying job once it has passed.
-    run_after: Mapped[dt.datetime] = mapped_column(Timestamp, default=utcnow)
-    # A running job whose lease passes without a heartbeat is taken back from its worker.
-    lease_expires_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
-    # Worker that runs or last ran the job.
-    worker: Mapped[str | None] = mapped_column(String(128))
-    last_error: Mapped[str | None] = mapped_column(Text)
-    result: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
-    # Who may see the job: readers of its box, or members of its account.
-    box_id: Mapped[int | None] = mapped_column(ForeignKey("boxes.id", ondelete="SET NULL"))
-    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="SET NULL"))
-    created_at: Mapped[dt.datetime] = mapped_column(Timestamp, default=utcnow)
-    updated_at: Mapped[dt.datetime] = mapped_column(Timestamp, default=utcnow, onupdate=utcnow)
-    finished_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
-
-    box: Mapped[Box | None] = relationship()
-    account: Mapped[Account | None] = relationship()
-    transitions: Mapped[list[JobTransition]] = relationship(
-        back_populates="job",
-        cascade="all, delete-orphan",
-        passive_deletes=True,
-        order_by="JobTransition.id",
-    )
-
-    __table_args__ = (
-        Index("ix_jobs_state_run_after", "state", "run_after"),
-        Index("ix_jobs_box_id_id", "box_id", "id"),
-        Index("ix_jobs_account_id_id", "account_id", "id"),
-        Index("ix_jobs_kind_id", "kind", "id"),
-        Index(
-            "ix_jobs_running_lease",
-            "lease_expires_at",
-            postgresql_where=state == JobState.RUNNING,
-        ),
-        CheckConstraint("attempt >= 0", name="attempt_not_negative"),
-        CheckConstraint("max_attempts >= 1", name="max_attempts_positive"),
-    )
-
-
-class JobTransition(Base):
-    """One entry of a job's history: a state change, its cause and its actor."""
-
-    __tablename__ = "job_transitions"
-
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
-    from_state: Mapped[JobState | None] = mapped_column(_job_state)
-    to_state: Mapped[JobState] = mapped_column(_job_state)
-    trigger: Mapped[str] = mapped_column(String(32))
-    attempt: Mapped[int] = mapped_column(Integer)
-    # A user name, a worker id ("host:pid") or the service that made the change.
-    actor: Mapped[str] = mapped_column(String(128))
-    error: Mapped[str | None] = mapped_column(Text)
-    at: Mapped[dt.datetime] = mapped_column(Timestamp, default=utcnow)
-
-    job: Mapped[Job] = relationship(back_populates="transitions")
-
-
-class Webhook(Base):
-    """A subscription that POSTs events of an account, or of one of its boxes, to a URL."""
-
-    __tablename__ = "webhooks"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
-    # Set for a subscription to one box; None subscribes to all of the account's boxes.
-    box_id: Mapped[int | None] = mapped_column(ForeignKey("boxes.id", ondelete="CASCADE"))
-    url: Mapped[str] = mapped_column(String(2048))
-    events: Mapped[list[str]] = mapped_column(ARRAY(String(64)))
-    description: Mapped[str | None] = mapped_column(String(512))
-    active: Mapped[bool] = mapped_column(Boolean, default=True)
-    # The signing secret, AES-GCM encrypted under a key derived from ATLAS.secret_key.
-    secret_encrypted: Mapped[str] = mapped_column(String(256))
-    created_at: Mapped[dt.datetime] = mapped_column(Timestamp, default=utcnow)
-    updated_at: Mapped[dt.datetime] = mapped_column(Timestamp, default=utcnow, onupdate=utcnow)
-
-    account: Mapped[Account] = relationship()
-    box: Mapped[Box | None] = relationship()
-
-    __table_args__ = (Index("ix_webhooks_account_id_box_id", "account_id", "box_id"),)

@@ -58,20 +58,9 @@ class Urls:
         )
 
 
-def is_served(provider: Provider) -> bool:
-    """Return whether the provider's box may be downloaded and listed in box metadata.
-
-    A stored file is served only after box.inspect verified it. An external
-    URL is served as given: Atlas neither hosts nor inspects it.
-    """
-    if provider.original_url is not None:
-        return provider.state == ProviderState.UPLOADED
-    return provider.state == ProviderState.VERIFIED
-
-
 def provider_dict(urls: Urls, box: Box, version: Version, provider: Provider) -> dict[str, Any]:
     hosted = provider.original_url is None
-    has_file = is_served(provider)
+    has_file = provider.state == ProviderState.UPLOADED
     return {
         "name": provider.name,
         "architecture": provider.architecture,
@@ -184,7 +173,7 @@ def downloads_dict(box: Box, with_unreleased: bool) -> dict[str, Any]:
 
 
 def metadata_dict(urls: Urls, box: Box) -> dict[str, Any]:
-    """Build the box catalog that ``vagrant box add`` reads: released versions, served providers."""
+    """Build the box catalog that ``vagrant box add`` reads: released versions only."""
     versions = []
     for version in sorted_versions(box):
         if version.status != VersionStatus.ACTIVE:
@@ -199,7 +188,7 @@ def metadata_dict(urls: Urls, box: Box) -> dict[str, Any]:
                 "default_architecture": p.default_architecture,
             }
             for p in sorted(version.providers, key=lambda p: (p.name, p.architecture))
-            if is_served(p)
+            if p.state == ProviderState.UPLOADED
         ]
         if providers:
             versions.append(

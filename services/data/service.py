@@ -14,13 +14,11 @@ from .rpc.accounts import AccountsRpc
 from .rpc.boxes import BoxesRpc
 from .rpc.catalog import CatalogRpc
 from .rpc.garbage import GarbageRpc
-from .rpc.jobs import JobsRpc
 from .rpc.organizations import OrganizationsRpc
 from .rpc.pages import PagesRpc
 from .rpc.sessions import SessionsRpc
 from .rpc.tokens import TokensRpc
 from .rpc.uploads import UploadsRpc
-from .rpc.webhooks import WebhooksRpc
 
 
 class DataService(
@@ -34,7 +32,5 @@ class DataService(
     CatalogRpc,
     SessionsRpc,
     PagesRpc,
-    JobsRpc,
-    WebhooksRpc,
 ):
     name = "data"

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from services.toolkit.crypto import hash_token, new_token
 from services.toolkit.errors import Conflict, NotFound, Unprocessable
 
-from . import access, jobs
+from . import access
 from .access import Level
 from .boxes import provider_event, require_provider
 from .database import UnitOfWork
@@ -31,9 +31,7 @@ from .models import (
     VersionStatus,
     utcnow,
 )
-from .serialize import Urls, is_served, provider_dict
-
-INSPECT_KIND = "box.inspect"
+from .serialize import Urls, provider_dict
 
 
 def create_upload_target(
@@ -126,28 +124,7 @@ def finish_upload(unit: UnitOfWork, token: str, sha256: str, size: int) -> dict[
     session.flush()
     session.refresh(provider, ["artifact"])
     unit.emit("provider.uploaded", provider_event(provider))
-    submit_inspection(unit, provider)
     return {"provider_id": provider.id, "sha256": sha256, "size": size}
-
-
-def submit_inspection(unit: UnitOfWork, provider: Provider) -> None:
-    """Submit box.inspect for the provider's stored file; only a verified file is served."""
-    artifact = provider.artifact
-    assert artifact is not None
-    jobs.submit(
-        unit,
-        INSPECT_KIND,
-        {
-            "provider_id": provider.id,
-            "sha256": artifact.sha256,
-            "size": artifact.size,
-            "checksum_type": provider.checksum_type,
-            "checksum": provider.checksum,
-            "provider": provider.name,
-            "architecture": provider.architecture,
-        },
-        box=provider.version.box,
-    )
 
 
 def reject_upload(unit: UnitOfWork, token: str, reason: str) -> None:
@@ -189,13 +166,8 @@ def authorize_download(
     found: Provider = require_provider(
         unit.session, actor, username, name, version, provider, architecture, Level.READ
     )
-    if not is_served(found):
-        if found.state == ProviderState.REJECTED:
-            raise NotFound(
-                f"provider {provider} of version {version} has no usable box file: "
-                f"{found.last_error}"
-            )
-        raise NotFound(f"provider {provider} of version {version} has no verified box file yet")
+    if found.state != ProviderState.UPLOADED:
+        raise NotFound(f"provider {provider} of version {version} has no box file yet")
     if found.version.status != VersionStatus.ACTIVE and not access.sees_unreleased(
         unit.session, actor, found.version.box.account
     ):

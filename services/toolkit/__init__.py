@@ -6,7 +6,3 @@ import warnings
 # every eventlet-specific line in this toolkit so that it can move off it.
 # Its EventletDeprecationWarning derives from Warning, not DeprecationWarning.
 warnings.filterwarnings("ignore", message="\nEventlet is deprecated", category=Warning)
-
-from .broker import survive_broker_loss  # noqa: E402
-
-survive_broker_loss()

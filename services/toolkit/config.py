@@ -48,10 +48,6 @@ DISCOVERY_CACHE_TTL = "discovery_cache_ttl"
 HEALTH_TIMEOUT = "health_timeout"
 OPERATIONS_ADDRESS = "operations_address"
 SESSION_TTL = "session_ttl"
-# Networks (CIDR) that jobs may reach although they are private, loopback or link-local.
-OUTBOUND_ALLOWLIST = "outbound_allowlist"
-# Settings of jobs, the dispatcher and the workers; see JOB_DEFAULTS.
-JOBS = "jobs"
 
 DEFAULTS: dict[str, Any] = {
     PUBLIC_URL: "http://127.0.0.1:8000",
@@ -78,39 +74,6 @@ DEFAULTS: dict[str, Any] = {
     HEALTH_TIMEOUT: 3.0,  # seconds
     OPERATIONS_ADDRESS: "",  # empty: no listener for /metrics and /health/instance
     SESSION_TTL: 14 * 24 * 3600,  # seconds
-    OUTBOUND_ALLOWLIST: [],
-    JOBS: {},
-}
-
-# Keys under ATLAS.jobs. Each may also be set for one kind under
-# ATLAS.jobs.kinds.<kind>, which wins over the value for all kinds.
-JOB_LEASE = "lease"
-JOB_SWEEP_INTERVAL = "sweep_interval"
-JOB_MAX_ATTEMPTS = "max_attempts"
-JOB_BACKOFF_BASE = "backoff_base"
-JOB_BACKOFF_MAX = "backoff_max"
-JOB_POOL_SIZE = "pool_size"
-JOB_PREFETCH = "prefetch"
-JOB_QUORUM_QUEUES = "quorum_queues"
-JOB_KINDS = "kinds"
-JOB_WORKER_KINDS = "worker_kinds"
-JOB_IMPORT_DIR = "import_dir"
-JOB_IMPORT_MAX_BYTES = "import_max_bytes"
-JOB_HTTP_TIMEOUT = "http_timeout"
-
-JOB_DEFAULTS: dict[str, Any] = {
-    JOB_LEASE: 60.0,  # seconds a started job stays claimed without a heartbeat
-    JOB_SWEEP_INTERVAL: 2.0,  # seconds between the dispatcher's sweeps
-    JOB_MAX_ATTEMPTS: 5,
-    JOB_BACKOFF_BASE: 5.0,  # seconds before the first retry; doubles with each attempt
-    JOB_BACKOFF_MAX: 600.0,  # seconds, the longest wait between two attempts
-    JOB_POOL_SIZE: 4,  # jobs of one kind that one worker process runs at once
-    JOB_PREFETCH: 0,  # unacknowledged messages per kind and process; 0 means pool_size
-    JOB_QUORUM_QUEUES: False,  # declare job queues as quorum queues (RabbitMQ 3.8+)
-    JOB_WORKER_KINDS: [],  # kinds a worker process consumes; empty means every registered kind
-    JOB_IMPORT_DIR: "var/imports",  # where box.import keeps partial downloads
-    JOB_IMPORT_MAX_BYTES: 64 * 1024**3,  # bytes, the largest box box.import fetches
-    JOB_HTTP_TIMEOUT: 30.0,  # seconds a job's outbound HTTP request waits for the peer
 }
 
 DEFAULT_CONFIG_PATH = Path(__file__).resolve().parents[2] / "config.yaml"
@@ -160,19 +123,6 @@ def setting(config: dict[str, Any], key: str) -> Any:
     value = config.get(ATLAS, {}).get(key)
     if value is None or value == "":
         value = DEFAULTS[key]
-    return value
-
-
-def job_setting(config: dict[str, Any], key: str, kind: str | None = None) -> Any:
-    """Return the job setting ``key`` for ``kind``, falling back to all kinds, then the default."""
-    jobs = config.get(ATLAS, {}).get(JOBS) or {}
-    if kind is not None:
-        per_kind = (jobs.get(JOB_KINDS) or {}).get(kind) or {}
-        if per_kind.get(key) not in (None, ""):
-            return per_kind[key]
-    value = jobs.get(key)
-    if value is None or value == "":
-        value = JOB_DEFAULTS[key]
     return value
 
 

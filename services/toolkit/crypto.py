@@ -57,37 +57,3 @@ def verify(key: bytes, purpose: str, subject: str, token: str, now: float | None
     message = f"{purpose}\n{subject}\n{expires}".encode()
     expected = _b64(hmac.new(key, message, hashlib.sha256).digest())
     return hmac.compare_digest(expected, signature)
-
-
-# Purpose that separates the webhook-secret key from every other use of the secret key.
-WEBHOOK_SECRET_PURPOSE = b"atlas webhook secrets"
-NONCE_BYTES = 12
-
-
-def _derived_key(key: bytes, purpose: bytes) -> bytes:
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose).derive(key)
-
-
-def encrypt(key: bytes, plaintext: str, purpose: bytes = WEBHOOK_SECRET_PURPOSE) -> str:
-    """Encrypt ``plaintext`` with AES-256-GCM under a key derived from ``key`` for ``purpose``."""
-    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
-    nonce = secrets.token_bytes(NONCE_BYTES)
-    sealed = AESGCM(_derived_key(key, purpose)).encrypt(nonce, plaintext.encode(), purpose)
-    return _b64(nonce + sealed)
-
-
-def decrypt(key: bytes, ciphertext: str, purpose: bytes = WEBHOOK_SECRET_PURPOSE) -> str:
-    """Return the plaintext that ``encrypt`` sealed; raise ``ValueError`` if it was altered."""
-    from cryptography.exceptions import InvalidTag
-    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
-    raw = base64.urlsafe_b64decode(ciphertext + "=" * (-len(ciphertext) % 4))
-    nonce, sealed = raw[:NONCE_BYTES], raw[NONCE_BYTES:]
-    try:
-        return AESGCM(_derived_key(key, purpose)).decrypt(nonce, sealed, purpose).decode()
-    except InvalidTag as exc:
-        raise ValueError("ciphertext was altered or sealed with another key") from exc

@@ -78,13 +78,3 @@ class ServiceUnavailable(AtlasError):
     """A service or the database cannot be reached now; safe to retry later."""
 
     status = 503
-
-
-@deserialize_to_instance
-class InvalidTransition(Conflict):
-    """The job's state does not allow this change; read the job to see its state."""
-
-
-@deserialize_to_instance
-class JobNotQueuedYet(InvalidTransition):
-    """The job's message arrived before the dispatcher recorded it as queued; try again shortly."""

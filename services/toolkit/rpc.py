@@ -12,17 +12,12 @@ from collections.abc import Iterable
 from typing import Any
 
 import eventlet
-from amqp.exceptions import ConnectionError as AmqpConnectionError
-from kombu.exceptions import OperationalError
 from nameko.exceptions import UnknownService
 from nameko.rpc import MethodProxy, RpcProxy, ServiceProxy
 
 from services.toolkit import config as cfg
 from services.toolkit.errors import ServiceUnavailable
 from services.toolkit.metrics import observe_rpc_call
-
-# What publishing a request raises while the broker is down or restarting.
-BROKER_ERRORS = (OSError, OperationalError, AmqpConnectionError)
 
 
 class TimedMethodProxy(MethodProxy):
@@ -54,10 +49,6 @@ class TimedMethodProxy(MethodProxy):
             reply = self._call(*args, **kwargs)
         except UnknownService as exc:
             raise ServiceUnavailable(f"service {self.service_name} is not running") from exc
-        except BROKER_ERRORS as exc:
-            raise ServiceUnavailable(
-                f"cannot call {self.service_name}.{self.method_name}: the broker is unreachable"
-            ) from exc
         try:
             with eventlet.Timeout(self.timeout):
                 return reply.result()

@@ -30,8 +30,6 @@ SERVICES = {
     "data": "services.data.service:DataService",
     "binstore": "services.binstore.service:BinstoreService",
     "gateway": "gateway.service:GatewayService",
-    "jobs": "services.jobs.service:JobsService",
-    "workers": "services.workers.service:WorkersService",
 }
 
 

@@ -98,18 +98,6 @@ def test_publisher_flow_from_sign_in_to_search(
     )
     assert sha256(content) in browser.text(".providers")
 
-    browser.click_text("Jobs of this box")
-    browser.wait_for("table.cards")
-    browser.screenshot("jobs")
-    inspection = next(row for row in browser.find_all("tbody tr") if "box.inspect" in row.text)
-    inspection.find_element("css selector", "a").click()
-    # The job page reloads itself until the job ends.
-    browser.wait_until(lambda: browser.find("#job-state").text == "succeeded", "not inspected")
-    assert "running" in browser.text(".timeline")
-    browser.screenshot("job")
-    browser.click(".facts a")
-    browser.wait_for("#v-1\\.0\\.0")
-    assert "verified" in browser.text(".providers")
     browser.screenshot("box")
 
     metadata = requests.get(

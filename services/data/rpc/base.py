@@ -12,14 +12,13 @@ from services.toolkit import config as cfg
 
 from ..database import Database
 from ..serialize import Urls
-from ..webhooks import submit_deliveries
 
 # Seconds between runs of the outbox relay.
 RELAY_INTERVAL = 5
 
 
 class DataBase:
-    db = Database(observers=[submit_deliveries])
+    db = Database()
     config = Config()
 
     @property

@@ -1,1 +1,0 @@
-"""The jobs dispatcher: it moves jobs from the database onto their kinds' queues."""

@@ -1,1 +1,0 @@
-"""Worker pools: they claim jobs from their kinds' queues and run the kinds' handlers."""
