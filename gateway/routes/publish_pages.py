@@ -18,7 +18,7 @@ from ..web.security import Visitor
 from ..web.templating import box_path
 
 VERSION_PAGE = "/<username>/boxes/<name>/versions/<version>"
-# Roles in an organization that may create its boxes, as the data service's access rules say.
+# Roles in an organization that may create its boxes, as the data service's access rules define.
 MANAGER_ROLES = ("owner", "admin")
 PROVIDER_PAGE = VERSION_PAGE + "/providers/<provider>/<architecture>"
 
