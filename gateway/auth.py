@@ -1,4 +1,4 @@
-"""Where a request's API token comes from."""
+"""Extraction of a request's API token from its headers or query."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The public HTTP gateway: it authenticates, calls RPC and maps results to HTTP.
 
-It holds no state and no business logic; each route group is a mixin under
+It keeps no state and no business logic; each route group is a mixin under
 ``gateway.routes``.
 """
 

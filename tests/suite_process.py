@@ -29,7 +29,7 @@ START_TIMEOUT = 90  # seconds
 
 
 class SuiteFailed(RuntimeError):
-    """The suite exited or did not become healthy; the message holds its log's tail."""
+    """The suite exited or did not become healthy; the message contains its log's tail."""
 
 
 @dataclass

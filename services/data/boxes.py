@@ -287,7 +287,7 @@ def create_provider(
     access.check_released_change(unit.session, actor, found, "add providers to")
     architecture = request.architecture or DEFAULT_ARCHITECTURE
     clash = f"provider {request.name} on {architecture} already exists for version {found.version}"
-    # The first architecture of a provider is its default until told otherwise.
+    # The first architecture of a provider is its default unless the request sets one.
     first_of_name = not any(p.name == request.name for p in found.providers)
     provider = Provider(
         version=found,

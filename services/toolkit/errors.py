@@ -13,7 +13,7 @@ from nameko.exceptions import deserialize_to_instance
 class AtlasError(Exception):
     """Base of every error that Atlas reports to its callers."""
 
-    #: HTTP status the gateway answers with.
+    #: HTTP status of the gateway's response.
     status = 500
 
     def __init__(self, message: str = "") -> None:
