@@ -25,9 +25,7 @@ def list_filters(request: Request) -> dict[str, Any]:
         if key == TOKEN_PARAMETER:
             continue
         if key not in LIST_FILTERS:
-            raise InvalidInput(
-                f"unknown query parameter {key!r}; use {', '.join(LIST_FILTERS)}"
-            )
+            raise InvalidInput(f"unknown query parameter {key!r}; use {', '.join(LIST_FILTERS)}")
         if key in NUMERIC_FILTERS:
             if not value.isdigit() or len(value) > 18:
                 raise InvalidInput(f"{key} must be a positive whole number, not {value!r}")
