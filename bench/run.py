@@ -10,12 +10,15 @@ from pathlib import Path
 import tests.conftest  # noqa: F401 - applies eventlet's monkey patching first
 from tests.suite_process import running_suite
 
+from .jobs import jobs_pair
 from .pairs import Row, metadata_pair, publish_box, rpc_pair, scale_pair
 from .search import search_pair
 from .tools import environment
 
 HERE = Path(__file__).resolve().parent
-PAIRS = ("metadata", "rpc", "scale", "search")
+PAIRS = ("metadata", "rpc", "scale", "search", "jobs")
+# Jobs that Atlas and Celery each run at once in the jobs pair.
+JOB_CONCURRENCY = 8
 
 
 def render(rows: list[Row], facts: dict[str, str], quick: bool) -> str:
@@ -71,6 +74,9 @@ def main(argv: list[str] | None = None) -> int:
             with running_suite(Path(workdir) / "search") as suite:
                 small, large = (100, 1000) if args.quick else (1000, 100000)
                 rows.append(search_pair(suite, small, large, seconds))
+        if "jobs" in selected:
+            count = 20 if args.quick else 2000
+            rows.append(jobs_pair(Path(workdir), count, JOB_CONCURRENCY))
 
     Path(args.output).write_text(render(rows, environment(), args.quick))
     print(Path(args.output).read_text())

@@ -35,6 +35,8 @@ KIND_PATTERN = re.compile(r"^[a-z][a-z0-9_-]*(\.[a-z][a-z0-9_-]*)*$")
 MAX_KIND_LENGTH = 64
 MAX_ERROR_LENGTH = 4000
 MAX_PAGE = 100
+# Most jobs one submit_jobs call creates.
+MAX_BATCH = 1000
 # A pending job this old was missed by the dispatcher's event and is published by its scan.
 PENDING_GRACE = dt.timedelta(seconds=2)
 # Loads what a job's description shows of its box in the query that finds the job.
@@ -52,25 +54,53 @@ def submit(
     max_attempts: int | None = None,
 ) -> Job:
     """Create a pending job in the caller's transaction and announce it to the dispatcher."""
+    options = {"account_id": account_id, "box_id": box_id, "max_attempts": max_attempts}
+    return submit_many(unit, kind, [payload], policy, **options)[0]
+
+
+def submit_many(
+    unit: UnitOfWork,
+    kind: str,
+    payloads: list[dict[str, Any]],
+    policy: Policy,
+    *,
+    account_id: int | None = None,
+    box_id: int | None = None,
+    max_attempts: int | None = None,
+) -> list[Job]:
+    """Create a pending job of ``kind`` for each payload, in order, in the caller's transaction.
+
+    Each job is announced to the dispatcher with its own ``job.submitted``
+    event. Raises ``InvalidInput`` for a bad kind, payload or option and
+    for a batch of more than MAX_BATCH payloads, creating no job.
+    """
     if len(kind) > MAX_KIND_LENGTH or not KIND_PATTERN.match(kind):
         raise InvalidInput(f"kind {kind!r} is invalid; use dotted lowercase words like box.inspect")
-    if not isinstance(payload, dict):
-        raise InvalidInput("payload must be a JSON object")
+    if not isinstance(payloads, list) or not 1 <= len(payloads) <= MAX_BATCH:
+        raise InvalidInput(f"payloads must be a list of 1 to {MAX_BATCH} JSON objects")
+    for index, payload in enumerate(payloads):
+        if not isinstance(payload, dict):
+            raise InvalidInput(f"payload {index} must be a JSON object")
     if max_attempts is not None and max_attempts < 1:
         raise InvalidInput("max_attempts must be at least 1")
-    job = Job(
-        kind=kind,
-        payload=payload,
-        state=JobState.PENDING,
-        attempt=0,
-        max_attempts=max_attempts or policy.max_attempts,
-        account_id=account_id,
-        box_id=box_id,
-    )
-    unit.session.add(job)
+
+    jobs = [
+        Job(
+            kind=kind,
+            payload=payload,
+            state=JobState.PENDING,
+            attempt=0,
+            max_attempts=max_attempts or policy.max_attempts,
+            account_id=account_id,
+            box_id=box_id,
+        )
+        for payload in payloads
+    ]
+    unit.session.add_all(jobs)
     unit.session.flush()
-    unit.emit("job.submitted", job_event(job))
-    return job
+    for job in jobs:
+        unit.emit("job.submitted", job_event(job))
+    return jobs
 
 
 def job_event(job: Job) -> dict[str, Any]:

@@ -40,6 +40,31 @@ class JobsRpc(DataBase):
             return jobs.job_dict(job)
 
     @rpc
+    def submit_jobs(
+        self,
+        kind: str,
+        payloads: list[dict[str, Any]],
+        account_id: int | None = None,
+        box_id: int | None = None,
+        max_attempts: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """Create a pending job of ``kind`` for each payload in one transaction; return them.
+
+        All are created or, on invalid input, none.
+        """
+        with self.db.transaction() as unit:
+            created = jobs.submit_many(
+                unit,
+                kind,
+                payloads,
+                self.policy,
+                account_id=account_id,
+                box_id=box_id,
+                max_attempts=max_attempts,
+            )
+            return [jobs.job_dict(job) for job in created]
+
+    @rpc
     def due_jobs(self, limit: int = 500) -> list[dict[str, Any]]:
         """Return the messages to publish for missed pending and due retrying jobs."""
         with self.db.transaction() as unit:

@@ -1,0 +1,195 @@
+"""End-to-end jobs, submit to succeeded: Atlas beside Celery on the same RabbitMQ.
+
+Both sides run no-op jobs with the same worker concurrency. Each gets a
+vhost and a database of its own, runs one warm-up job first, then gets
+``count`` jobs submitted at once and is timed from the first submit until
+a poll sees the last one succeeded.
+
+- Atlas: an isolated suite (``atlas up``); clients submit ``atlas.noop``
+  jobs through the data service's ``submit_jobs`` RPC and poll ``job_counts``.
+- Celery: ``celery worker --pool prefork`` in a subprocess with
+  ``task_acks_late`` and the SQLAlchemy result backend on PostgreSQL; the
+  client calls ``apply_async`` for each task and counts the stored results.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, text
+
+from services.cli.database import create_database
+from tests.conftest import POSTGRES_URL, create_test_vhost, delete_test_vhost, drop_test_database
+from tests.suite_process import ROOT, running_suite
+
+from . import celery_peer
+from .pairs import Row
+
+# Seconds between polls for the count of finished jobs; it bounds the error of each timing.
+POLL_INTERVAL = 0.05
+# Seconds a run may take before the benchmark gives up on it.
+RUN_TIMEOUT = 600.0
+# Jobs per submit_jobs call; the Celery client publishes one message per call.
+SUBMIT_BATCH = 100
+
+
+@dataclass
+class JobsRun:
+    jobs: int
+    seconds: float
+
+    @property
+    def per_second(self) -> float:
+        return self.jobs / self.seconds
+
+
+def jobs_pair(workdir: Path, count: int, concurrency: int) -> Row:
+    """Run ``count`` no-op jobs on Atlas and on Celery with ``concurrency`` workers each."""
+    atlas = run_atlas(workdir, count, concurrency)
+    celery = run_celery(count, concurrency)
+
+    ratio = atlas.per_second / celery.per_second
+    return Row(
+        what=f"end-to-end no-op jobs, submit → succeeded ({count:,} jobs, "
+        f"{concurrency} at a time; jobs/s)",
+        atlas=f"{atlas.per_second:,.0f} jobs/s ({atlas.seconds:.2f} s)",
+        peer=f"Celery {metadata.version('celery')}, acks_late, PostgreSQL results, "
+        f"prefork: {celery.per_second:,.0f} jobs/s ({celery.seconds:.2f} s)",
+        ratio=f"{ratio:.2f} × Celery jobs/s",
+        target="≥ 2.0 × Celery",
+        met=ratio >= 2.0,
+    )
+
+
+def _wait_until(done: Callable[[], bool], started: float, what: str) -> float:
+    """Poll ``done`` until it is true; return the seconds since ``started``."""
+    while not done():
+        if time.monotonic() - started > RUN_TIMEOUT:
+            raise RuntimeError(f"{what} did not finish within {RUN_TIMEOUT:.0f} s")
+        time.sleep(POLL_INTERVAL)
+    return time.monotonic() - started
+
+
+# Atlas
+
+
+def run_atlas(workdir: Path, count: int, concurrency: int) -> JobsRun:
+    from nameko.standalone.rpc import ClusterRpcProxy
+
+    env = {"ATLAS_JOB_POOL_SIZE": str(concurrency)}
+    with running_suite(workdir / "jobs", env) as suite:
+        config = {"AMQP_URI": suite.amqp_uri, "serializer": "json"}
+        with ClusterRpcProxy(config, timeout=60) as cluster:
+            data = cluster.data
+            data.submit_jobs("atlas.noop", [{"warm-up": True}])
+            _wait_until(lambda: data.job_counts()["succeeded"] == 1, time.monotonic(), "warm-up")
+
+            payloads = [{"n": n} for n in range(count)]
+            started = time.monotonic()
+            for first in range(0, count, SUBMIT_BATCH):
+                data.submit_jobs("atlas.noop", payloads[first : first + SUBMIT_BATCH])
+            seconds = _wait_until(
+                lambda: data.job_counts()["succeeded"] == count + 1, started, "Atlas jobs"
+            )
+    return JobsRun(count, seconds)
+
+
+# Celery
+
+
+@contextmanager
+def celery_broker_and_backend() -> Iterator[tuple[str, str]]:
+    """Yield a broker URL and a result backend URL on a new vhost and database."""
+    name = f"atlas_bench_celery_{uuid.uuid4().hex[:10]}"
+    broker = create_test_vhost(name)
+    database_url = POSTGRES_URL.rsplit("/", 1)[0] + "/" + name
+    create_database(database_url)
+    try:
+        yield broker, f"db+{database_url}"
+    finally:
+        drop_test_database(name)
+        delete_test_vhost(name)
+
+
+def run_celery(count: int, concurrency: int) -> JobsRun:
+    with celery_broker_and_backend() as (broker, backend):
+        app = celery_peer.app
+        app.conf.broker_url = broker
+        app.conf.result_backend = backend
+        # Creates the result table here, before several workers would race to.
+        app.backend.ResultSession().close()
+        engine = create_engine(backend.removeprefix("db+"))
+        try:
+            with _celery_workers(broker, backend, concurrency):
+                celery_peer.noop.apply_async(({"warm-up": True},)).get(timeout=120)
+
+                started = time.monotonic()
+                for n in range(count):
+                    celery_peer.noop.apply_async(({"n": n},))
+                seconds = _wait_until(
+                    lambda: _succeeded_tasks(engine) == count + 1, started, "Celery tasks"
+                )
+        finally:
+            engine.dispose()
+            app.pool.force_close_all()
+    return JobsRun(count, seconds)
+
+
+def _succeeded_tasks(engine: Any) -> int:
+    with engine.connect() as connection:
+        return int(
+            connection.execute(
+                text("SELECT count(*) FROM celery_taskmeta WHERE status = 'SUCCESS'")
+            ).scalar_one()
+        )
+
+
+@contextmanager
+def _celery_workers(broker: str, backend: str, concurrency: int) -> Iterator[None]:
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        celery_peer.BROKER_VARIABLE: broker,
+        celery_peer.BACKEND_VARIABLE: backend,
+    }
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "bench.celery_peer",
+            "worker",
+            "--pool",
+            "prefork",
+            "--concurrency",
+            str(concurrency),
+            "--loglevel",
+            "WARNING",
+            "--without-gossip",
+            "--without-mingle",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        yield
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
