@@ -63,7 +63,6 @@ class DatabaseAccess:
         try:
             yield unit
             session.flush()
-            event_ids = [event.id for event in unit.events]
             session.commit()
         except DBAPIError as exc:
             session.rollback()
@@ -75,11 +74,11 @@ class DatabaseAccess:
             raise
         finally:
             session.close()
-        if event_ids:
+        if unit.events:
             # The events carry the worker's context, correlation id included,
             # as nameko's own event dispatcher would send it.
             headers = message_headers(self._worker_ctx) if self._worker_ctx is not None else {}
-            self._provider.publish_events(event_ids, headers)
+            self._provider.publish_events(unit.events, headers)
 
     @contextmanager
     def read(self) -> Iterator[Session]:
@@ -137,21 +136,23 @@ class Database(DependencyProvider):
         """Return when a query succeeds; raise ServiceUnavailable if the database fails."""
         DatabaseAccess(self).ping()
 
-    def publish_events(self, event_ids: list[int], headers: dict[str, Any] | None = None) -> None:
+    def publish_events(
+        self, events: list[OutboxEvent], headers: dict[str, Any] | None = None
+    ) -> None:
+        """Publish events just committed, in order, and mark them published.
+
+        The events are the objects the committed transaction wrote, so
+        publishing them reads nothing back from the database.
+        """
         # A failure here is not the caller's: the change is committed and the
         # relay publishes the events later.
         try:
             with self.sessionmaker() as session:
-                events = session.scalars(
-                    select(OutboxEvent)
-                    .where(OutboxEvent.id.in_(event_ids))
-                    .order_by(OutboxEvent.id)
-                ).all()
-                self._publish(session, list(events), headers)
+                self._publish(session, events, headers)
         except Exception:
             log.warning(
                 "publishing %d events failed; the outbox relay will retry",
-                len(event_ids),
+                len(events),
                 exc_info=True,
             )
 

@@ -185,7 +185,9 @@ def mark_queued(unit: UnitOfWork, policy: Policy, job_ids: list[int]) -> int:
         select(Job)
         .where(Job.id.in_(job_ids), Job.state.in_([JobState.PENDING, JobState.RETRYING]))
         .order_by(Job.id)
-        .with_for_update()
+        # A job locked by another dispatcher's transaction is being queued
+        # by it; waiting for that lock would only serialize the two.
+        .with_for_update(skip_locked=True)
     ).all()
     for job in jobs:
         _transition(unit, job, "enqueue", policy, actor="dispatcher")
@@ -228,6 +230,22 @@ def start(
     return {"started": True, "job": work}
 
 
+def start_many(
+    unit: UnitOfWork, policy: Policy, attempts: list[tuple[int, int]], worker: str
+) -> list[dict[str, Any]]:
+    """Apply :func:`start` to each ``(job_id, attempt)``; return the outcomes in the same order.
+
+    Rows are locked in id order, as every batch locks them, so that two
+    batches cannot deadlock.
+    """
+    # A duplicate message in the same batch finds the job running and is dropped.
+    outcomes: dict[int, dict[str, Any]] = {}
+    for index in sorted(range(len(attempts)), key=lambda i: attempts[i][0]):
+        job_id, attempt = attempts[index]
+        outcomes[index] = start(unit, policy, job_id, attempt, worker)
+    return [outcomes[index] for index in range(len(attempts))]
+
+
 def _current_attempt(session: Session, job_id: int, attempt: int) -> Job | None:
     """Return the locked job if ``attempt`` is its running attempt, else None."""
     job = _locked(session, job_id)
@@ -267,6 +285,26 @@ def succeed(
         _transition(unit, job, "succeed", policy, actor=worker, result=result)
         return JobState.SUCCEEDED.value
     return str(unit.session.get(Job, job_id).state.value)  # type: ignore[union-attr]
+
+
+def succeed_many(
+    unit: UnitOfWork,
+    policy: Policy,
+    outcomes: list[tuple[int, int, dict[str, Any] | None]],
+    worker: str,
+) -> list[str | None]:
+    """Apply :func:`succeed` to each ``(job_id, attempt, result)``; return the states in order.
+
+    A job that no longer exists gets None. Rows are locked in id order.
+    """
+    states: dict[int, str | None] = {}
+    for index in sorted(range(len(outcomes)), key=lambda i: outcomes[i][0]):
+        job_id, attempt, result = outcomes[index]
+        try:
+            states[index] = succeed(unit, policy, job_id, attempt, worker, result)
+        except NotFound:
+            states[index] = None
+    return [states[index] for index in range(len(outcomes))]
 
 
 def fail(

@@ -19,6 +19,7 @@ from nameko.extensions import DependencyProvider
 from nameko.rpc import rpc
 
 from services.toolkit import config as cfg
+from services.toolkit.batching import Batcher
 from services.toolkit.jobs import JobQueues
 from services.toolkit.operations import ServiceOperations
 from services.toolkit.rpc import TimedRpcProxy
@@ -27,6 +28,8 @@ from services.toolkit.timer import setting_timer
 log = logging.getLogger(__name__)
 
 REBUILD_PAGE = 1000
+# Most submitted jobs that one mark_jobs_queued call covers.
+SUBMITTED_BATCH = 200
 
 
 class Dispatcher(DependencyProvider):
@@ -35,6 +38,9 @@ class Dispatcher(DependencyProvider):
     def setup(self) -> None:
         self.queues = JobQueues(self.container.config[AMQP_URI_CONFIG_KEY])
         self.rebuilt = False
+        # Jobs submitted at about the same time are published and marked
+        # queued together: one data transaction for many jobs, not one each.
+        self.submitted: Batcher[dict[str, Any], None] = Batcher(SUBMITTED_BATCH)
 
     def get_dependency(self, worker_ctx: Any) -> Dispatcher:
         return self
@@ -49,9 +55,12 @@ class JobsService(ServiceOperations):
     @event_handler("data", "job.submitted")
     def on_job_submitted(self, event: dict[str, Any]) -> None:
         # The quick path; if it fails the scan publishes the job a moment later.
-        self._publish(
-            [{"job_id": event["job_id"], "kind": event["kind"], "attempt": event["attempt"] + 1}]
-        )
+        message = {
+            "job_id": event["job_id"],
+            "kind": event["kind"],
+            "attempt": event["attempt"] + 1,
+        }
+        self.dispatcher.submitted.submit(message, self._publish_batch)
 
     @setting_timer(cfg.JOB_SCAN_INTERVAL, eager=True)
     def scan(self) -> None:
@@ -85,6 +94,10 @@ class JobsService(ServiceOperations):
         if count:
             log.info("republished %d queued jobs", count)
         return count
+
+    def _publish_batch(self, messages: list[dict[str, Any]]) -> list[None]:
+        self._publish(messages)
+        return [None] * len(messages)
 
     def _publish(self, messages: list[dict[str, Any]]) -> None:
         for message in messages:

@@ -34,6 +34,7 @@ from nameko.constants import AMQP_URI_CONFIG_KEY
 from nameko.extensions import Entrypoint, ProviderCollector, SharedExtension
 
 from services.toolkit import config as cfg
+from services.toolkit.batching import Batcher
 from services.toolkit.errors import AtlasError, ServiceUnavailable
 from services.toolkit.rpc import TimedRpcProxy, TimedServiceProxy
 
@@ -47,6 +48,8 @@ REPORT_PATIENCE = 120.0
 # Seconds a worker waits before handing back a message that overtook the dispatcher.
 EARLY_MESSAGE_DELAY = 0.05
 EARLY_MESSAGE_TRIES = 20
+# Most attempts one start_jobs or succeed_jobs call covers.
+REPORT_BATCH = 100
 
 
 class PermanentJobError(AtlasError):
@@ -134,12 +137,25 @@ class JobRun:
     abandoned: bool = field(default=False)
 
 
+class Reports:
+    """The start and success reports of a worker process's attempts, sent in batches.
+
+    Attempts that start or succeed at about the same time share one call
+    (and one database transaction) of ``start_jobs`` or ``succeed_jobs``.
+    """
+
+    def __init__(self) -> None:
+        self.starts: Batcher[dict[str, int], dict[str, Any]] = Batcher(REPORT_BATCH)
+        self.successes: Batcher[dict[str, Any], str | None] = Batcher(REPORT_BATCH)
+
+
 class JobConsumer(SharedExtension, ProviderCollector):
     """Consumes each registered kind's queue on its own connection and prefetch window."""
 
     def __init__(self) -> None:
         super().__init__()
         self._threads: list[Any] = []
+        self.reports = Reports()
 
     def start(self) -> None:
         for entrypoint in self._providers:
@@ -214,7 +230,7 @@ class JobEntrypoint(Entrypoint):
         self.in_progress += 1
         self.container.spawn_worker(
             self,
-            (body, self.lease),
+            (body, self.lease, self.consumer.reports),
             {},
             handle_result=functools.partial(self._settle, message),
         )
@@ -243,8 +259,9 @@ def job_kind(kind: str) -> Callable[[Callable[[Any, JobRun], Any]], Callable[...
 
     def decorate(handler: Callable[[Any, JobRun], Any]) -> Callable[..., Any]:
         @functools.wraps(handler)
-        def run(service: Any, body: dict[str, Any], lease: float) -> None:
-            Attempt(service.data, body, lease).execute(functools.partial(handler, service))
+        def run(service: Any, body: dict[str, Any], lease: float, reports: Reports) -> None:
+            attempt = Attempt(service.data, body, lease, reports)
+            attempt.execute(functools.partial(handler, service))
 
         JobEntrypoint.decorator(kind)(run)
         return run
@@ -255,10 +272,11 @@ def job_kind(kind: str) -> Callable[[Callable[[Any, JobRun], Any]], Callable[...
 class Attempt:
     """One message's path: start the attempt, run it with heartbeats, store the outcome."""
 
-    def __init__(self, data: Any, body: dict[str, Any], lease: float) -> None:
+    def __init__(self, data: Any, body: dict[str, Any], lease: float, reports: Reports) -> None:
         self.data = data
         self.body = body
         self.lease = lease
+        self.reports = reports
         self.worker = worker_name()
 
     def execute(self, handler: Callable[[JobRun], Any]) -> None:
@@ -276,19 +294,21 @@ class Attempt:
         try:
             result = handler(run)
         except PermanentJobError as exc:
-            self._report("fail_job", job_id, attempt, self.worker, str(exc), True)
+            self._report(self.data.fail_job, job_id, attempt, self.worker, str(exc), True)
             return
         except Exception as exc:
             log.warning("job %d (%s) attempt %d failed: %s", job_id, run.kind, attempt, exc)
-            self._report("fail_job", job_id, attempt, self.worker, describe(exc), False)
+            self._report(self.data.fail_job, job_id, attempt, self.worker, describe(exc), False)
             return
         finally:
             heart.kill()
-        self._report("succeed_job", job_id, attempt, self.worker, result)
+        self._report(self._succeed, job_id, attempt, result)
 
     def _start(self, job_id: int, attempt: int) -> dict[str, Any] | None:
         for _ in range(EARLY_MESSAGE_TRIES):
-            outcome = self.data.start_job(job_id, attempt, self.worker)
+            outcome = self.reports.starts.submit(
+                {"job_id": job_id, "attempt": attempt}, self._start_batch
+            )
             if outcome["started"]:
                 return outcome["job"]
             if not outcome["later"]:
@@ -298,6 +318,16 @@ class Attempt:
             # that the job is queued.
             eventlet.sleep(EARLY_MESSAGE_DELAY)
         raise ServiceUnavailable(f"job {job_id} did not become queued; returning its message")
+
+    def _start_batch(self, attempts: list[dict[str, int]]) -> list[dict[str, Any]]:
+        return list(self.data.start_jobs(attempts, self.worker))
+
+    def _succeed(self, job_id: int, attempt: int, result: Any) -> None:
+        outcome = {"job_id": job_id, "attempt": attempt, "result": result}
+        self.reports.successes.submit(outcome, self._succeed_batch)
+
+    def _succeed_batch(self, outcomes: list[dict[str, Any]]) -> list[str | None]:
+        return list(self.data.succeed_jobs(outcomes, self.worker))
 
     def _heartbeat(self, run: JobRun) -> None:
         while True:
@@ -311,13 +341,13 @@ class Attempt:
                 run.abandoned = True
                 return
 
-    def _report(self, method: str, *args: Any) -> None:
-        """Call ``method`` on the data service until it answers, for up to REPORT_PATIENCE."""
+    def _report(self, call: Callable[..., Any], *args: Any) -> None:
+        """Call ``call(*args)`` until the data service answers, for up to REPORT_PATIENCE."""
         deadline = time.monotonic() + REPORT_PATIENCE
         delay = 0.5
         while True:
             try:
-                getattr(self.data, method)(*args)
+                call(*args)
                 return
             except ServiceUnavailable:
                 if time.monotonic() > deadline:

@@ -87,6 +87,17 @@ class JobsRpc(DataBase):
             return jobs.start(unit, self.policy, job_id, attempt, worker)
 
     @rpc
+    def start_jobs(self, attempts: list[dict[str, int]], worker: str) -> list[dict[str, Any]]:
+        """Start many attempts in one transaction, each as ``start_job`` would.
+
+        ``attempts`` holds ``{"job_id", "attempt"}`` objects; the outcomes
+        come back in the same order.
+        """
+        pairs = [(int(item["job_id"]), int(item["attempt"])) for item in attempts]
+        with self.db.transaction() as unit:
+            return jobs.start_many(unit, self.policy, pairs, worker)
+
+    @rpc
     def heartbeat_job(self, job_id: int, attempt: int) -> str:
         with self.db.transaction() as unit:
             return jobs.heartbeat(unit, self.policy, job_id, attempt)
@@ -97,6 +108,20 @@ class JobsRpc(DataBase):
     ) -> str:
         with self.db.transaction() as unit:
             return jobs.succeed(unit, self.policy, job_id, attempt, worker, result)
+
+    @rpc
+    def succeed_jobs(self, outcomes: list[dict[str, Any]], worker: str) -> list[str | None]:
+        """Record many successful attempts in one transaction, each as ``succeed_job`` would.
+
+        ``outcomes`` holds ``{"job_id", "attempt", "result"}`` objects; the
+        jobs' states come back in the same order, None for a job that no
+        longer exists.
+        """
+        triples = [
+            (int(item["job_id"]), int(item["attempt"]), item.get("result")) for item in outcomes
+        ]
+        with self.db.transaction() as unit:
+            return jobs.succeed_many(unit, self.policy, triples, worker)
 
     @rpc
     def fail_job(

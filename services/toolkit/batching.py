@@ -1,0 +1,77 @@
+"""Group commit: items that green threads hand in while a batch runs go out in the next batch.
+
+A dispatcher that publishes one job at a time pays one database transaction
+per job. ``Batcher`` lets each caller wait for its own item as before while
+the items of concurrent callers share one call of the processing function.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Generic, TypeVar
+
+from eventlet.event import Event
+
+from services.toolkit.errors import ServiceUnavailable
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+class Batcher(Generic[T, R]):
+    """Processes the items of concurrent callers together, up to ``max_size`` at a time.
+
+    No green thread of its own runs it: the caller that finds no batch
+    running leads, and processes batches until none is left waiting. The
+    processing function takes a list of items and returns a list of as many
+    results, in the same order. Every caller gets its own item's result once
+    its batch was processed, or the exception that processing the batch raised.
+    """
+
+    def __init__(self, max_size: int) -> None:
+        if max_size < 1:
+            raise ValueError(f"max_size must be at least 1, not {max_size}")
+        self.max_size = max_size
+        self._waiting: list[tuple[T, Event]] = []
+        self._leading = False
+
+    def submit(self, item: T, process: Callable[[list[T]], list[R]]) -> R:
+        """Have ``item`` processed and return its result; ``process`` runs if this caller leads."""
+        done = Event()
+        self._waiting.append((item, done))
+        if not self._leading:
+            self._lead(process)
+        result: R = done.wait()
+        return result
+
+    def _lead(self, process: Callable[[list[T]], list[R]]) -> None:
+        self._leading = True
+        batch: list[tuple[T, Event]] = []
+        try:
+            while self._waiting:
+                batch = self._waiting[: self.max_size]
+                del self._waiting[: self.max_size]
+                try:
+                    results = process([item for item, _ in batch])
+                    if len(results) != len(batch):
+                        raise ValueError(
+                            f"processing {len(batch)} items returned {len(results)} results"
+                        )
+                except Exception as exc:
+                    for _, done in batch:
+                        done.send_exception(exc)
+                else:
+                    for (_, done), result in zip(batch, results, strict=True):
+                        done.send(result)
+                batch = []
+        except BaseException:
+            # The leader was killed (its service is stopping), so nobody
+            # would process what is left: its callers fail instead of waiting.
+            stopped = ServiceUnavailable("the batch was abandoned because its service is stopping")
+            for _, done in batch + self._waiting:
+                if not done.ready():
+                    done.send_exception(stopped)
+            self._waiting = []
+            raise
+        finally:
+            self._leading = False
