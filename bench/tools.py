@@ -142,6 +142,7 @@ def environment() -> dict[str, str]:
         "python": platform.python_version(),
         "nameko": metadata.version("nameko"),
         "eventlet": metadata.version("eventlet"),
+        "celery": metadata.version("celery"),
         "nginx": nginx_version.removeprefix("nginx version: "),
         "wrk": wrk_version.splitlines()[0] if wrk_version else "unknown",
     }

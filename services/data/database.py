@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import kombu
 from kombu import Exchange
 from nameko.amqp.publish import Publisher
 from nameko.constants import AMQP_URI_CONFIG_KEY
@@ -35,6 +37,8 @@ log = logging.getLogger(__name__)
 # Events older than this are assumed orphaned by a crash and republished.
 RELAY_AFTER = dt.timedelta(seconds=5)
 RELAY_BATCH = 500
+# Seconds to wait for a broker connection from the pool before giving the events to the relay.
+CONNECTION_WAIT = 10.0
 
 
 class UnitOfWork:
@@ -125,9 +129,15 @@ class Database(DependencyProvider):
         self.sessionmaker = sessionmaker(bind=self.engine, expire_on_commit=False)
         self.exchange: Exchange = get_event_exchange(self.container.service_name, config)
         self.publisher = Publisher(config[AMQP_URI_CONFIG_KEY], serializer="json")
+        self.broker_pool = kombu.Connection(config[AMQP_URI_CONFIG_KEY]).Pool(
+            limit=int(config.get("max_workers", 10))
+        )
+        # Channels of pooled connections that are in AMQP transaction mode.
+        self.transactional: weakref.WeakSet[Any] = weakref.WeakSet()
 
     def stop(self) -> None:
         self.engine.dispose()
+        self.broker_pool.force_close_all()
 
     def get_dependency(self, worker_ctx: Any) -> DatabaseAccess:
         return DatabaseAccess(self, worker_ctx)
@@ -178,15 +188,17 @@ class Database(DependencyProvider):
     def _publish(
         self, session: Session, events: list[OutboxEvent], headers: dict[str, Any] | None = None
     ) -> None:
-        for event in events:
+        if len(events) == 1:
             self.publisher.publish(
-                event.payload,
+                events[0].payload,
                 exchange=self.exchange,
-                routing_key=event.event_type,
+                routing_key=events[0].event_type,
                 declare=[self.exchange],
                 mandatory=False,
                 headers=headers or {},
             )
+        elif events:
+            self._publish_in_transaction(events, headers or {})
         if events:
             session.execute(
                 update(OutboxEvent)
@@ -194,3 +206,32 @@ class Database(DependencyProvider):
                 .values(published_at=utcnow())
             )
         session.commit()
+
+    def _publish_in_transaction(self, events: list[OutboxEvent], headers: dict[str, Any]) -> None:
+        """Publish several events in one AMQP transaction, which the broker holds on return.
+
+        Publisher confirms would cost a round trip to the broker for each
+        event, but ``tx.commit`` costs one for all of them.
+        """
+        with self.broker_pool.acquire(block=True, timeout=CONNECTION_WAIT) as connection:
+            try:
+                channel = connection.default_channel
+                if channel not in self.transactional:
+                    channel.tx_select()
+                    self.transactional.add(channel)
+                producer = kombu.Producer(channel, serializer="json")
+                for event in events:
+                    producer.publish(
+                        event.payload,
+                        exchange=self.exchange,
+                        routing_key=event.event_type,
+                        declare=[self.exchange],
+                        delivery_mode=2,
+                        headers=headers,
+                    )
+                channel.tx_commit()
+            except BaseException:
+                # The channel may be broken or hold part of a transaction, so
+                # it is dropped. The pool reconnects on the connection's next use.
+                connection.collect()
+                raise

@@ -35,7 +35,7 @@ KIND_PATTERN = re.compile(r"^[a-z][a-z0-9_-]*(\.[a-z][a-z0-9_-]*)*$")
 MAX_KIND_LENGTH = 64
 MAX_ERROR_LENGTH = 4000
 MAX_PAGE = 100
-# Most jobs one submit_jobs call creates.
+# Maximum number of jobs that one submit_jobs call creates.
 MAX_BATCH = 1000
 # A pending job this old was missed by the dispatcher's event and is published by its scan.
 PENDING_GRACE = dt.timedelta(seconds=2)

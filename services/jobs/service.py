@@ -28,7 +28,7 @@ from services.toolkit.timer import setting_timer
 log = logging.getLogger(__name__)
 
 REBUILD_PAGE = 1000
-# Most submitted jobs that one mark_jobs_queued call covers.
+# Maximum number of submitted jobs that one mark_jobs_queued call covers.
 SUBMITTED_BATCH = 200
 
 
@@ -39,7 +39,7 @@ class Dispatcher(DependencyProvider):
         self.queues = JobQueues(self.container.config[AMQP_URI_CONFIG_KEY])
         self.rebuilt = False
         # Jobs submitted at about the same time are published and marked
-        # queued together: one data transaction for many jobs, not one each.
+        # queued together, so many jobs share one data transaction.
         self.submitted: Batcher[dict[str, Any], None] = Batcher(SUBMITTED_BATCH)
 
     def get_dependency(self, worker_ctx: Any) -> Dispatcher:

@@ -48,7 +48,7 @@ REPORT_PATIENCE = 120.0
 # Seconds a worker waits before handing back a message that overtook the dispatcher.
 EARLY_MESSAGE_DELAY = 0.05
 EARLY_MESSAGE_TRIES = 20
-# Most attempts one start_jobs or succeed_jobs call covers.
+# Maximum number of attempts that one start_jobs or succeed_jobs call covers.
 REPORT_BATCH = 100
 
 

@@ -1,4 +1,7 @@
-"""The benchmark harness runs end to end and writes its table (figures are not checked)."""
+"""The benchmark harness runs end to end and writes its table (figures are not checked).
+
+The quick run measures each pair briefly, the jobs pair with 20 jobs per side.
+"""
 
 from __future__ import annotations
 
@@ -19,7 +22,7 @@ def test_bench_quick_run_writes_results(tmp_path: Path) -> None:
             "bench.run",
             "--quick",
             "--only",
-            "metadata,rpc",
+            "metadata,rpc,jobs",
             "--output",
             str(output),
         ],
@@ -33,4 +36,6 @@ def test_bench_quick_run_writes_results(tmp_path: Path) -> None:
     table = output.read_text()
     assert "box metadata GET" in table
     assert "bare nameko RPC ping" in table
+    assert "end-to-end no-op jobs" in table
+    assert "Celery 5.7.0, acks_late" in table
     assert "- cores: " in table

@@ -11,6 +11,7 @@ import pytest
 from nameko.containers import ServiceContainer
 from sqlalchemy import create_engine, text
 
+from services.toolkit.errors import InvalidInput
 from services.toolkit.jobs import JobQueues, job_queue
 from tests.conftest import Client, Suite, service_config
 from tests.job_kinds import TestWorkers
@@ -69,6 +70,77 @@ def test_noop_job_succeeds(data_rpc: Any) -> None:
     assert job["result"] == {"echo": {"n": 1}}
     assert job["attempt"] == 1
     assert job["finished_at"] is not None
+
+
+def test_submit_jobs_creates_each_job_in_order(data_rpc: Any) -> None:
+    created = data_rpc.submit_jobs("atlas.noop", [{"n": 0}, {"n": 1}, {"n": 2}])
+
+    ids = [job["id"] for job in created]
+    assert ids == sorted(ids)
+    assert [job["state"] for job in created] == ["pending"] * 3
+    results = [wait_for_state(data_rpc, job_id, "succeeded")["result"] for job_id in ids]
+    assert results == [{"echo": {"n": 0}}, {"echo": {"n": 1}}, {"echo": {"n": 2}}]
+
+
+@pytest.mark.parametrize(
+    ("payloads", "message"),
+    [
+        ([{"n": 0}, "text"], "payload 1 must be a JSON object"),
+        ([], "payloads must be a list of 1 to 1000 JSON objects"),
+        ([{}] * 1001, "payloads must be a list of 1 to 1000 JSON objects"),
+    ],
+)
+def test_submit_jobs_rejects_bad_batch_whole(data_rpc: Any, payloads: list, message: str) -> None:
+    kind = "test.rejected"
+
+    with pytest.raises(InvalidInput) as raised:
+        data_rpc.submit_jobs(kind, payloads)
+
+    assert str(raised.value) == message
+    assert data_rpc.find_jobs(kind=kind)["jobs"] == []
+
+
+def test_start_jobs_starts_duplicate_once(data_rpc: Any) -> None:
+    first, second = (job["id"] for job in data_rpc.submit_jobs("test.unconsumed", [{}, {}]))
+    wait_for_state(data_rpc, first, "queued")
+    wait_for_state(data_rpc, second, "queued")
+
+    outcomes = data_rpc.start_jobs(
+        [
+            {"job_id": second, "attempt": 1},
+            {"job_id": first, "attempt": 1},
+            {"job_id": second, "attempt": 1},
+            {"job_id": first, "attempt": 2},
+        ],
+        "batch-worker",
+    )
+
+    assert [outcome["started"] for outcome in outcomes] == [True, True, False, False]
+    assert outcomes[0]["job"]["id"] == second
+    assert outcomes[1]["job"]["id"] == first
+    assert data_rpc.describe_job(first)["worker"] == "batch-worker"
+
+
+def test_succeed_jobs_returns_each_state(data_rpc: Any) -> None:
+    first, second = (job["id"] for job in data_rpc.submit_jobs("test.unconsumed", [{}, {}]))
+    wait_for_state(data_rpc, second, "queued")
+    wait_for_state(data_rpc, first, "queued")
+    data_rpc.start_jobs(
+        [{"job_id": first, "attempt": 1}, {"job_id": second, "attempt": 1}], "batch-worker"
+    )
+
+    states = data_rpc.succeed_jobs(
+        [
+            {"job_id": first, "attempt": 1, "result": {"done": True}},
+            {"job_id": second, "attempt": 2, "result": None},
+            {"job_id": second + 1_000_000, "attempt": 1},
+        ],
+        "batch-worker",
+    )
+
+    assert states == ["succeeded", "running", None]
+    assert data_rpc.describe_job(first)["result"] == {"done": True}
+    assert data_rpc.describe_job(second)["state"] == "running"
 
 
 def test_failing_attempts_retry_then_succeed(data_rpc: Any, test_workers: Any) -> None:

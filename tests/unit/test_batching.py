@@ -1,0 +1,75 @@
+"""Batcher: concurrent callers share batches and each gets its own result or error."""
+
+from __future__ import annotations
+
+import eventlet
+import pytest
+
+from services.toolkit.batching import Batcher
+
+
+def run_callers(batcher: Batcher[int, int], items: list[int], process) -> list[object]:
+    """Submit each item from its own green thread; return each result or raised error."""
+
+    def call(item: int) -> object:
+        try:
+            return batcher.submit(item, process)
+        except Exception as exc:
+            return exc
+
+    threads = [eventlet.spawn(call, item) for item in items]
+    return [thread.wait() for thread in threads]
+
+
+def test_callers_that_arrive_during_a_batch_share_the_next() -> None:
+    batches: list[list[int]] = []
+
+    def double(items: list[int]) -> list[int]:
+        batches.append(items)
+        eventlet.sleep(0.01)
+        return [item * 2 for item in items]
+
+    results = run_callers(Batcher(10), [0, 1, 2, 3, 4], double)
+
+    assert results == [0, 2, 4, 6, 8]
+    assert batches == [[0], [1, 2, 3, 4]]
+
+
+def test_batches_hold_at_most_max_size_items() -> None:
+    batches: list[list[int]] = []
+
+    def echo(items: list[int]) -> list[int]:
+        batches.append(items)
+        eventlet.sleep(0.01)
+        return items
+
+    results = run_callers(Batcher(2), [0, 1, 2, 3, 4], echo)
+
+    assert results == [0, 1, 2, 3, 4]
+    assert batches == [[0], [1, 2], [3, 4]]
+
+
+def test_failed_batch_raises_in_each_of_its_callers_only() -> None:
+    def fail_on_three(items: list[int]) -> list[int]:
+        eventlet.sleep(0.01)
+        if 3 in items:
+            raise RuntimeError("three is not allowed")
+        return items
+
+    results = run_callers(Batcher(2), [0, 1, 2, 3, 4], fail_on_three)
+
+    assert results[:3] == [0, 1, 2]
+    assert [str(result) for result in results[3:]] == ["three is not allowed"] * 2
+    assert all(isinstance(result, RuntimeError) for result in results[3:])
+
+
+def test_wrong_number_of_results_is_an_error() -> None:
+    results = run_callers(Batcher(10), [0], lambda items: [])
+
+    assert isinstance(results[0], ValueError)
+    assert str(results[0]) == "processing 1 items returned 0 results"
+
+
+def test_max_size_below_one_is_rejected() -> None:
+    with pytest.raises(ValueError, match="max_size must be at least 1, not 0"):
+        Batcher(0)
