@@ -9,6 +9,7 @@ so no subscriber hears of a change that was rolled back.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import weakref
 from collections.abc import Iterator
@@ -80,9 +81,13 @@ class DatabaseAccess:
             session.close()
         if unit.events:
             # The events carry the worker's context, correlation id included,
-            # as nameko's own event dispatcher would send it.
+            # as nameko's own event dispatcher would send it. They are
+            # published beside the reply rather than before it, since no
+            # caller waits for its own events and the relay covers a failure.
             headers = message_headers(self._worker_ctx) if self._worker_ctx is not None else {}
-            self._provider.publish_events(unit.events, headers)
+            self._provider.container.spawn_managed_thread(
+                functools.partial(self._provider.publish_events, unit.events, headers)
+            )
 
     @contextmanager
     def read(self) -> Iterator[Session]:

@@ -39,6 +39,8 @@ MAX_PAGE = 100
 MAX_BATCH = 1000
 # A pending job this old was missed by the dispatcher's event and is published by its scan.
 PENDING_GRACE = dt.timedelta(seconds=2)
+# Key in a session's ``info`` of the jobs whose rows the transaction has locked.
+LOCKED_JOBS = "atlas.locked_jobs"
 # Loads what a job's description shows of its box in the query that finds the job.
 WITH_BOX = (selectinload(Job.box).joinedload(Box.account),)
 
@@ -115,8 +117,29 @@ def job_event(job: Job) -> dict[str, Any]:
     }
 
 
+def _lock(session: Session, job_id: int) -> Job | None:
+    """Return the job with its row locked, or None; a row locked before is not queried again."""
+    locked = session.info.setdefault(LOCKED_JOBS, {})
+    if job_id not in locked:
+        locked[job_id] = session.get(Job, job_id, with_for_update=True)
+    job: Job | None = locked[job_id]
+    return job
+
+
+def _lock_all(session: Session, job_ids: list[int]) -> None:
+    """Lock the rows of ``job_ids`` with one query, in id order so that batches cannot deadlock."""
+    locked = session.info.setdefault(LOCKED_JOBS, {})
+    wanted = sorted(set(job_ids) - locked.keys())
+    jobs = session.scalars(
+        select(Job).where(Job.id.in_(wanted)).order_by(Job.id).with_for_update()
+    ).all()
+    found = {job.id: job for job in jobs}
+    for job_id in wanted:
+        locked[job_id] = found.get(job_id)
+
+
 def _locked(session: Session, job_id: int) -> Job:
-    job = session.get(Job, job_id, with_for_update=True)
+    job = _lock(session, job_id)
     if job is None:
         raise NotFound(f"job {job_id} not found")
     return job
@@ -218,7 +241,7 @@ def start(
     dispatcher's own bookkeeping (the job is about to be queued), and false
     when the message is a duplicate or stale and should be dropped.
     """
-    job = unit.session.get(Job, job_id, with_for_update=True)
+    job = _lock(unit.session, job_id)
     if job is None or job.attempt + 1 != attempt:
         return {"started": False, "later": False}
     if job.state in (JobState.PENDING, JobState.RETRYING):
@@ -240,9 +263,12 @@ def start_many(
     """
     # A duplicate message in the same batch finds the job running and is dropped.
     outcomes: dict[int, dict[str, Any]] = {}
-    for index in sorted(range(len(attempts)), key=lambda i: attempts[i][0]):
-        job_id, attempt = attempts[index]
-        outcomes[index] = start(unit, policy, job_id, attempt, worker)
+    _lock_all(unit.session, [job_id for job_id, _ in attempts])
+    # The changes are flushed together when the transaction ends.
+    with unit.session.no_autoflush:
+        for index in sorted(range(len(attempts)), key=lambda i: attempts[i][0]):
+            job_id, attempt = attempts[index]
+            outcomes[index] = start(unit, policy, job_id, attempt, worker)
     return [outcomes[index] for index in range(len(attempts))]
 
 
@@ -298,12 +324,14 @@ def succeed_many(
     A job that no longer exists gets None. Rows are locked in id order.
     """
     states: dict[int, str | None] = {}
-    for index in sorted(range(len(outcomes)), key=lambda i: outcomes[i][0]):
-        job_id, attempt, result = outcomes[index]
-        try:
-            states[index] = succeed(unit, policy, job_id, attempt, worker, result)
-        except NotFound:
-            states[index] = None
+    _lock_all(unit.session, [job_id for job_id, _, _ in outcomes])
+    with unit.session.no_autoflush:
+        for index in sorted(range(len(outcomes)), key=lambda i: outcomes[i][0]):
+            job_id, attempt, result = outcomes[index]
+            try:
+                states[index] = succeed(unit, policy, job_id, attempt, worker, result)
+            except NotFound:
+                states[index] = None
     return [states[index] for index in range(len(outcomes))]
 
 
