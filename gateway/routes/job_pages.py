@@ -1,8 +1,8 @@
 """Pages of the signed-in person's jobs: a filtered list, and one job with its history.
 
-Cancel and retry are plain forms posted with a CSRF token; the data
-service decides whether the job's state allows them and reports a refusal
-as ``Conflict``, which the job page shows.
+Cancel and retry are plain forms posted with a CSRF token. The data
+service decides whether the job's state allows them, and the job page
+shows the ``Conflict`` it raises when the state does not.
 """
 
 from __future__ import annotations
@@ -23,8 +23,11 @@ JOB_PAGE = "/-" + JOB
 JOBS_PAGE_SIZE = 25
 # The states offered by the list's filter; the data service checks the value itself.
 JOB_STATES = ("pending", "queued", "running", "retrying", "succeeded", "failed", "cancelled")
-# What the job page says before the data service's reason when an action is refused.
-REFUSALS = {"cancel_job": "The job was not cancelled", "retry_job": "The job was not retried"}
+# The text the job page shows before the data service's reason when it rejects an action.
+REJECTION_PREFIXES = {
+    "cancel_job": "The job was not cancelled",
+    "retry_job": "The job was not retried",
+}
 
 
 def job_page_path(job_id: int) -> str:
@@ -42,7 +45,7 @@ def _list_query(request: Request) -> dict[str, str]:
 
 def _before(request: Request) -> int | None:
     value = request.args.get("before", "")
-    # Job ids are bigints; a cursor that is not one starts from the newest job.
+    # A cursor that is not a bigint job id is ignored, so the list starts from the newest job.
     return int(value) if value.isdigit() and len(value) <= 18 else None
 
 
@@ -118,6 +121,6 @@ class JobPageRoutes(PageBase):
         except AtlasError as exc:
             # A job another person cannot see raises NotFound again here, so
             # the error page shows instead of the job.
-            message = f"{REFUSALS[method]}: {exc}"
+            message = f"{REJECTION_PREFIXES[method]}: {exc}"
             return self.render_job(request, visitor, job_id, exc.status, message)
         return self.redirect(visitor, job_page_path(job_id))

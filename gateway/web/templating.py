@@ -60,7 +60,10 @@ MAX_SUMMARY_LENGTH = 300  # characters of a JSON value shown before it is cut
 
 
 def summary(value: Any) -> str:
-    """Write a JSON value compactly for display; a string stays as it is. Long output is cut."""
+    """Format a JSON value compactly for display, cut after ``MAX_SUMMARY_LENGTH`` characters.
+
+    A string is shown as it is, without JSON quotes.
+    """
     text = value if isinstance(value, str) else json.dumps(value, separators=(", ", ": "))
     if len(text) > MAX_SUMMARY_LENGTH:
         return text[:MAX_SUMMARY_LENGTH] + "…"

@@ -1,4 +1,4 @@
-"""The jobs pages over plain HTTP: the list, one job, cancel and retry, and who sees them."""
+"""The jobs pages over plain HTTP: the list, one job, cancel and retry, and who may view them."""
 
 from __future__ import annotations
 
@@ -128,9 +128,7 @@ def test_jobs_page_pages_with_before_cursor(
     assert "Newest jobs" in second.text
 
 
-def test_job_page_shows_payload_result_and_history(
-    visitor: PageVisitor, person: str, data_rpc: Any
-) -> None:
+def test_job_page_shows_history(visitor: PageVisitor, person: str, data_rpc: Any) -> None:
     job_id = submit(data_rpc, person, "atlas.noop")
     wait_for_state(data_rpc, job_id, "succeeded")
 
@@ -176,7 +174,7 @@ def test_cancel_button_cancels_queued_job(visitor: PageVisitor, person: str, dat
     assert "Cancel job" not in after
 
 
-def test_refused_cancel_shows_reason(visitor: PageVisitor, person: str, data_rpc: Any) -> None:
+def test_rejected_cancel_shows_reason(visitor: PageVisitor, person: str, data_rpc: Any) -> None:
     job_id = submit(data_rpc, person)
     wait_for_state(data_rpc, job_id, "queued")
     token = csrf_from(visitor.get(f"/-/jobs/{job_id}").text)

@@ -25,7 +25,7 @@ class PagesRpc(DataBase):
         """Return ``{"job", "actions"}`` for the job page.
 
         ``job`` is the job with its payload and history, as ``get_job``
-        returns it; ``actions`` lists the triggers (``cancel``, ``retry``)
+        returns it. ``actions`` lists the triggers (``cancel``, ``retry``)
         that ``actor`` may apply in the job's current state.
         """
         with self.db.read() as session:
