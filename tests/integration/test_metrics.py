@@ -84,10 +84,12 @@ def test_job_transitions_appear_in_metrics(suite: Any, data_rpc: Any) -> None:
     assert wait_for(lambda: data_rpc.describe_job(job_id)["state"] == "succeeded")
     # The transition is counted right after its commit, which follows the reply.
     after = wait_for(
-        lambda: (samples := scrape(suite.api_url))
-        and value(samples, "atlas_job_transitions_total", kind="atlas.noop", state="succeeded")
-        > value(before, "atlas_job_transitions_total", kind="atlas.noop", state="succeeded")
-        and samples
+        lambda: (
+            (samples := scrape(suite.api_url))
+            and value(samples, "atlas_job_transitions_total", kind="atlas.noop", state="succeeded")
+            > value(before, "atlas_job_transitions_total", kind="atlas.noop", state="succeeded")
+            and samples
+        )
     )
 
     assert after, "atlas_job_transitions_total did not count the job"
