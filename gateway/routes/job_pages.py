@@ -12,14 +12,15 @@ from urllib.parse import urlencode
 
 from werkzeug.wrappers import Request, Response
 
-from services.toolkit.errors import AtlasError
+from services.toolkit.errors import AtlasError, NotFound
 
 from ..web.base import PageBase, page
 from ..web.security import Visitor
-from .jobs import JOB
 
 JOBS_PAGE = "/-/jobs"
-JOB_PAGE = "/-" + JOB
+# Any segment matches, so that a malformed id gets an HTML page rather than the API's JSON 404.
+JOB_PAGE = JOBS_PAGE + "/<job_id>"
+MAX_JOB_ID = 2**63 - 1  # job ids are PostgreSQL bigints
 JOBS_PAGE_SIZE = 25
 # The states offered by the list's filter; the data service checks the value itself.
 JOB_STATES = ("pending", "queued", "running", "retrying", "succeeded", "failed", "cancelled")
@@ -43,10 +44,24 @@ def _list_query(request: Request) -> dict[str, str]:
     return {name: value for name, value in query.items() if value}
 
 
+def _is_job_id(value: str) -> bool:
+    # isdigit() alone admits digits such as "²" that int() rejects, and
+    # CPython 3.11's int() rejects more than 4300 digits by default.
+    if not (value.isascii() and value.isdigit() and len(value) <= len(str(MAX_JOB_ID))):
+        return False
+    return int(value) <= MAX_JOB_ID
+
+
+def _job_id(value: str) -> int:
+    if not _is_job_id(value):
+        raise NotFound(f"job {value!r} not found; a job id is a positive whole number")
+    return int(value)
+
+
 def _before(request: Request) -> int | None:
     value = request.args.get("before", "")
     # A cursor that is not a bigint job id is ignored, so the list starts from the newest job.
-    return int(value) if value.isdigit() and len(value) <= 18 else None
+    return int(value) if _is_job_id(value) else None
 
 
 class JobPageRoutes(PageBase):
@@ -82,8 +97,8 @@ class JobPageRoutes(PageBase):
         )
 
     @page("GET", JOB_PAGE)
-    def job_page(self, request: Request, visitor: Visitor, job_id: int) -> Response:
-        return self.render_job(request, visitor, job_id)
+    def job_page(self, request: Request, visitor: Visitor, job_id: str) -> Response:
+        return self.render_job(request, visitor, _job_id(job_id))
 
     def render_job(
         self,
@@ -106,12 +121,12 @@ class JobPageRoutes(PageBase):
         )
 
     @page("POST", JOB_PAGE + "/cancel")
-    def submit_job_cancel(self, request: Request, visitor: Visitor, job_id: int) -> Response:
-        return self._apply("cancel_job", request, visitor, job_id)
+    def submit_job_cancel(self, request: Request, visitor: Visitor, job_id: str) -> Response:
+        return self._apply("cancel_job", request, visitor, _job_id(job_id))
 
     @page("POST", JOB_PAGE + "/retry")
-    def submit_job_retry(self, request: Request, visitor: Visitor, job_id: int) -> Response:
-        return self._apply("retry_job", request, visitor, job_id)
+    def submit_job_retry(self, request: Request, visitor: Visitor, job_id: str) -> Response:
+        return self._apply("retry_job", request, visitor, _job_id(job_id))
 
     def _apply(self, method: str, request: Request, visitor: Visitor, job_id: int) -> Response:
         actor = self.require_visitor(request, visitor)

@@ -110,6 +110,18 @@ def test_jobs_page_with_invalid_state_shows_reason(visitor: PageVisitor) -> None
     assert "State &#39;stuck&#39; is not a job state; use one of pending" in response.text
 
 
+def test_jobs_page_ignores_malformed_cursor(
+    visitor: PageVisitor, person: str, data_rpc: Any
+) -> None:
+    job_id = submit(data_rpc, person)
+
+    for cursor in ("abc", "²", str(2**63), "9" * 5000):
+        response = visitor.get("/-/jobs", params={"before": cursor})
+
+        assert response.status_code == 200, cursor
+        assert listed_jobs(response.text) == [job_id], cursor
+
+
 def test_jobs_page_pages_with_before_cursor(
     visitor: PageVisitor, person: str, data_rpc: Any
 ) -> None:
@@ -236,6 +248,15 @@ def test_job_of_another_person_is_not_found(person: str, data_rpc: Any, suite: S
     assert f"Job {job_id} not found." in page.text
     assert cancel.status_code == 404
     assert data_rpc.describe_job(job_id)["state"] == "queued"
+
+
+def test_malformed_job_id_is_not_found(visitor: PageVisitor) -> None:
+    for job_id in ("abc", "-1", "²", str(2**63)):
+        response = visitor.get(f"/-/jobs/{job_id}")
+
+        assert response.status_code == 404, job_id
+        assert response.headers["Content-Type"].startswith("text/html"), job_id
+        assert f"Job &#39;{job_id}&#39; not found" in response.text, job_id
 
 
 def test_organization_jobs_are_listed_for_members(
