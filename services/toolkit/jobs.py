@@ -126,7 +126,7 @@ class Submitter:
 
 @dataclass
 class JobRun:
-    """What a job handler receives: the job and a way to learn that it was cancelled."""
+    """The job a handler runs, with a flag that is set when the attempt stops counting."""
 
     id: int
     kind: str
