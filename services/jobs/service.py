@@ -20,6 +20,7 @@ from nameko.extensions import DependencyProvider
 from nameko.rpc import rpc
 
 from services.toolkit import config as cfg
+from services.toolkit.errors import ServiceUnavailable
 from services.toolkit.jobs import JobQueues
 from services.toolkit.metrics import set_job_counts
 from services.toolkit.operations import ServiceOperations
@@ -60,6 +61,13 @@ class JobsService(ServiceOperations):
 
     @setting_timer(cfg.JOB_SCAN_INTERVAL, eager=True)
     def scan(self) -> None:
+        try:
+            self._scan()
+        except ServiceUnavailable as exc:
+            # Expected while data starts or restarts; the next scan tries again.
+            log.warning("skipped a job scan: %s", exc)
+
+    def _scan(self) -> None:
         if not self.dispatcher.rebuilt:
             self.rebuild()
             self.dispatcher.rebuilt = True
