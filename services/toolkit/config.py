@@ -48,6 +48,10 @@ DISCOVERY_CACHE_TTL = "discovery_cache_ttl"
 HEALTH_TIMEOUT = "health_timeout"
 OPERATIONS_ADDRESS = "operations_address"
 SESSION_TTL = "session_ttl"
+LOGIN_FAILURE_WINDOW = "login_failure_window"
+LOGIN_MAX_FAILURES_PER_ACCOUNT = "login_max_failures_per_account"
+LOGIN_MAX_FAILURES_PER_ADDRESS = "login_max_failures_per_address"
+SHUTDOWN_GRACE_PERIOD = "shutdown_grace_period"
 
 DEFAULTS: dict[str, Any] = {
     PUBLIC_URL: "http://127.0.0.1:8000",
@@ -74,6 +78,10 @@ DEFAULTS: dict[str, Any] = {
     HEALTH_TIMEOUT: 3.0,  # seconds
     OPERATIONS_ADDRESS: "",  # empty: no listener for /metrics and /health/instance
     SESSION_TTL: 14 * 24 * 3600,  # seconds
+    LOGIN_FAILURE_WINDOW: 900,  # seconds over which failed sign-ins are counted
+    LOGIN_MAX_FAILURES_PER_ACCOUNT: 10,  # failed sign-ins to one login name per window
+    LOGIN_MAX_FAILURES_PER_ADDRESS: 30,  # failed sign-ins from one client address per window
+    SHUTDOWN_GRACE_PERIOD: 25.0,  # seconds in-flight work may take after SIGTERM
 }
 
 DEFAULT_CONFIG_PATH = Path(__file__).resolve().parents[2] / "config.yaml"

@@ -66,7 +66,7 @@ def error_response(status: int, *messages: str, headers: dict[str, str] | None =
 def response_for_exception(exc: BaseException) -> Response:
     """Map an exception to its error response; the one table from errors to HTTP."""
     if isinstance(exc, AtlasError):
-        headers = {"Retry-After": "5"} if exc.status == 503 else None
+        headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else None
         return error_response(exc.status, str(exc), headers=headers)
     if isinstance(exc, HTTPException):
         return error_response(exc.code or 500, exc.description or exc.name)
