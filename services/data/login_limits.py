@@ -33,7 +33,9 @@ from .models import LoginFailure, utcnow
 # Prefix of every IPv6 client's counter: one host usually controls a whole /64.
 IPV6_PREFIX_LENGTH = 64
 
-# Namespaces of the advisory locks, so that they cannot collide with other locks.
+# Prefixes of the advisory lock keys. Each key is a 64-bit hash of prefix and
+# value, so a collision with another advisory lock is unlikely but possible,
+# and would only make two attempts wait for each other.
 ACCOUNT_LOCK = "atlas.login_failures.account:"
 ADDRESS_LOCK = "atlas.login_failures.address:"
 
@@ -108,7 +110,7 @@ def reserve_attempt(
     """
     name = login_key(login_name)
     address = address_key(client_address)
-    # Always the name's lock first, so that two attempts never wait for each other in a cycle.
+    # The name's lock is taken before the address's, so two attempts cannot deadlock.
     _lock(session, ACCOUNT_LOCK + name)
     if address is not None:
         _lock(session, ADDRESS_LOCK + address)

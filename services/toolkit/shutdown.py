@@ -52,7 +52,7 @@ def call_before_stop(container: Any) -> None:
 
 
 def stop_container(container: Any, deadline: float) -> bool:
-    """Stop ``container`` gracefully, or kill it at ``deadline``; return whether it drained."""
+    """Stop ``container`` gracefully, or kill it at ``deadline``. Return whether it drained."""
     stopping = eventlet.spawn(container.stop)
     try:
         with eventlet.Timeout(max(0.0, deadline - time.monotonic())):

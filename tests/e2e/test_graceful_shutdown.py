@@ -28,7 +28,7 @@ from tests.operations import ConsulAgent, wait_for
 from tests.suite_process import ROOT, RunningSuite, SuiteFailed, running_suite
 
 EXIT_TIMEOUT = 90  # seconds a signalled process may take to exit before the test fails
-START_TIMEOUT = 60  # seconds a process may take to answer /health/instance
+START_TIMEOUT = 60  # seconds a process may take until its /health/instance returns 200
 
 
 @pytest.fixture(scope="module")
