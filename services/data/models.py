@@ -350,3 +350,84 @@ class OutboxEvent(Base):
         ),
         CheckConstraint("event_type <> ''", name="event_type_not_empty"),
     )
+
+
+class JobState(enum.StrEnum):
+    PENDING = "pending"
+    QUEUED = "queued"
+    RUNNING = "running"
+    RETRYING = "retrying"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+TERMINAL_JOB_STATES = frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED})
+
+JobStateColumn = Enum(JobState, name="job_state", values_callable=lambda e: [m.value for m in e])
+
+
+class Job(Base):
+    """A unit of background work whose state lives here; the broker only carries it.
+
+    ``attempt`` counts the times a worker started the job. A queue message
+    names the attempt it would start, so a duplicate or stale message cannot
+    start the job a second time.
+    """
+
+    __tablename__ = "jobs"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    state: Mapped[JobState] = mapped_column(JobStateColumn, default=JobState.PENDING)
+    attempt: Mapped[int] = mapped_column(default=0)
+    max_attempts: Mapped[int]
+    # When a retrying job is due to be queued again.
+    run_after: Mapped[dt.datetime | None] = mapped_column(Timestamp)
+    # A running job whose lease passes without a heartbeat is presumed lost with its worker.
+    lease_expires_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
+    worker: Mapped[str | None] = mapped_column(String(128))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    # The account whose members see and manage the job, and the box it concerns.
+    account_id: Mapped[int | None] = mapped_column(
+        ForeignKey("accounts.id", ondelete="SET NULL"), index=True
+    )
+    box_id: Mapped[int | None] = mapped_column(
+        ForeignKey("boxes.id", ondelete="SET NULL"), index=True
+    )
+    created_at: Mapped[dt.datetime] = mapped_column(Timestamp, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(Timestamp, default=utcnow, onupdate=utcnow)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
+
+    box: Mapped[Box | None] = relationship()
+    history: Mapped[list[JobTransition]] = relationship(
+        order_by="JobTransition.id", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+    __table_args__ = (
+        # The dispatcher scans the jobs of one state, oldest first.
+        Index("ix_jobs_state_id", "state", "id"),
+        Index("ix_jobs_kind_state", "kind", "state"),
+        CheckConstraint("attempt >= 0 AND max_attempts >= 1", name="attempts_valid"),
+    )
+
+
+class JobTransition(Base):
+    """One recorded state change of a job."""
+
+    __tablename__ = "job_transitions"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    job_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("jobs.id", ondelete="CASCADE"), index=True
+    )
+    from_state: Mapped[JobState] = mapped_column(JobStateColumn)
+    to_state: Mapped[JobState] = mapped_column(JobStateColumn)
+    trigger: Mapped[str] = mapped_column(String(32))
+    attempt: Mapped[int]
+    at: Mapped[dt.datetime] = mapped_column(Timestamp, default=utcnow)
+    # Who caused it: a username, "dispatcher" or a worker's name.
+    actor: Mapped[str | None] = mapped_column(String(128))
+    error: Mapped[str | None] = mapped_column(Text)
