@@ -22,6 +22,8 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
+from services.toolkit.operations import HttpServiceOperations
+from services.toolkit.runner import SERVICES, import_service
 from tests.boxes import build_box, sha256
 from tests.conftest import Client, free_port, unique
 from tests.operations import ConsulAgent, wait_for
@@ -78,8 +80,8 @@ def start_service(suite: RunningSuite, tmp_path: Path) -> Iterator[Any]:
         }
         if name == "binstore":
             process_env.setdefault("ATLAS_BINSTORE_URL", f"http://127.0.0.1:{port}")
-        if name == "data":
-            # data has no HTTP port of its own; it serves /health/instance here.
+        if not issubclass(import_service(name), HttpServiceOperations):
+            # A service without an HTTP port of its own serves /health/instance here.
             process_env["ATLAS_OPERATIONS_ADDRESS"] = f"127.0.0.1:{port}"
         log_path = tmp_path / f"{name}-{port}.log"
         with open(log_path, "wb") as log:
@@ -293,13 +295,16 @@ def test_gateway_finishes_request_after_sigterm(suite: RunningSuite, start_servi
     assert created.status_code == 200, created.text
 
 
-def test_data_exits_zero_after_sigterm(suite: RunningSuite, start_service: Any) -> None:
-    data = start_service("data")
+@pytest.mark.parametrize("name", sorted(SERVICES))
+def test_service_exits_zero_after_sigterm(
+    suite: RunningSuite, start_service: Any, name: str
+) -> None:
+    service = start_service(name)
 
-    data.process.send_signal(signal.SIGTERM)
-    exit_code = data.wait_for_exit()
-    stopped = refuses_connections(data.port)
+    service.process.send_signal(signal.SIGTERM)
+    exit_code = service.wait_for_exit()
+    stopped = refuses_connections(service.port)
 
-    assert exit_code == 0, data.log()
-    assert "finished all work under way" in data.log()
+    assert exit_code == 0, service.log()
+    assert "finished all work under way" in service.log()
     assert stopped
