@@ -1,7 +1,7 @@
 """SIGTERM drains a service process: requests under way finish or are cut off cleanly.
 
-Each test starts one more binstore or gateway process of its own beside a
-suite that ``atlas up`` runs, so that it can signal that process and read
+Each test starts one more service process of its own beside a suite that
+``atlas up`` runs, so that it can signal that process and read
 its exit status. Requests are written on raw sockets, which lets a test
 send half a body, signal the process, and send the rest.
 """
@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
+from sqlalchemy import create_engine, text
 
 from services.toolkit.operations import HttpServiceOperations
 from services.toolkit.runner import SERVICES, import_service
@@ -168,6 +169,17 @@ def blob_path(suite: RunningSuite, digest: str) -> Path:
     return Path(suite.env["ATLAS_STORAGE_ROOT"]) / "sha256" / digest[:2] / digest[2:4] / digest
 
 
+def artifacts_without_blob(suite: RunningSuite) -> list[str]:
+    """Return the sha256 of every artifact row whose file is missing from storage."""
+    engine = create_engine(suite.database_url)
+    try:
+        with engine.connect() as connection:
+            digests = connection.execute(text("SELECT sha256 FROM artifacts")).scalars().all()
+    finally:
+        engine.dispose()
+    return [digest for digest in digests if not blob_path(suite, digest).is_file()]
+
+
 @dataclass
 class UploadTarget:
     client: Client
@@ -195,9 +207,7 @@ def new_upload_target(suite: RunningSuite, size: int = 2 * 1024 * 1024) -> Uploa
     return UploadTarget(client, tag, urlsplit(target.json()["upload_path"]).path, content)
 
 
-def test_binstore_finishes_upload_after_sigterm(
-    suite: RunningSuite, start_service: Any, tmp_path: Path
-) -> None:
+def test_binstore_finishes_upload_after_sigterm(suite: RunningSuite, start_service: Any) -> None:
     agent = ConsulAgent()
     try:
         binstore = start_service(
@@ -231,6 +241,7 @@ def test_binstore_finishes_upload_after_sigterm(
     assert exit_code == 0, binstore.log()
     assert blob_path(suite, digest).read_bytes() == target.content
     assert temporary_uploads(suite) == []
+    assert artifacts_without_blob(suite) == []
     provider = target.client.get(f"/api/v1/box/{target.tag}/version/1.0.0/provider/libvirt")
     assert provider.json()["hosted"] is True
     assert provider.json()["checksum"] == digest
@@ -256,6 +267,7 @@ def test_binstore_cuts_off_upload_past_grace(suite: RunningSuite, start_service:
     assert not response.startswith(b"HTTP/1.1 200"), response
     assert temporary_after_exit == []
     assert not blob_after_exit
+    assert artifacts_without_blob(suite) == []
     assert metadata.json()["download_url"] is None, metadata.text
     assert retried.status_code == 200, retried.text
     assert blob_path(suite, sha256(target.content)).read_bytes() == target.content
