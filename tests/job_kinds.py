@@ -1,7 +1,10 @@
 """Job kinds that exist only for tests, run by a worker service built on the toolkit.
 
-Each attempt of ``test.effect`` inserts a row into ``test_effects`` in the
-test database, so a test can count how often a job's effect really ran.
+``test.effect`` applies an effect the way a well-behaved job does: keyed by
+the job's id, so that a retry of an attempt that died after applying it
+does not apply it again. Every attempt that reaches the effect is logged in
+``test_attempts`` and the effect itself in ``test_effects``, so tests can
+see both the retries and that each effect landed once.
 """
 
 from __future__ import annotations
@@ -15,16 +18,33 @@ from nameko.extensions import DependencyProvider
 from sqlalchemy import create_engine, text
 
 from services.toolkit import config as cfg
-from services.toolkit.jobs import JobRun, PermanentJobError, job_kind
+from services.toolkit.jobs import JobRun, PermanentJobError, job_kind, worker_name
 from services.toolkit.rpc import TimedRpcProxy
 
-CREATE_EFFECTS = """
-CREATE TABLE IF NOT EXISTS test_effects (
-    id bigserial PRIMARY KEY,
-    job_id bigint NOT NULL,
-    attempt integer NOT NULL,
-    worker text NOT NULL
+CREATE_TABLES = (
+    """
+    CREATE TABLE IF NOT EXISTS test_attempts (
+        id bigserial PRIMARY KEY,
+        job_id bigint NOT NULL,
+        attempt integer NOT NULL,
+        worker text NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS test_effects (
+        id bigserial PRIMARY KEY,
+        job_id bigint NOT NULL,
+        attempt integer NOT NULL
+    )
+    """,
 )
+# Applies the effect unless an earlier attempt of the job applied it. Two
+# attempts running at once could both pass the check; the state machine
+# must prevent that, and a test counting rows would see it.
+APPLY_EFFECT = """
+INSERT INTO test_effects (job_id, attempt)
+SELECT :job_id, :attempt
+WHERE NOT EXISTS (SELECT 1 FROM test_effects WHERE job_id = :job_id)
 """
 
 
@@ -32,7 +52,8 @@ class Effects(DependencyProvider):
     def setup(self) -> None:
         self.engine = create_engine(cfg.database_url(self.container.config))
         with self.engine.begin() as connection:
-            connection.execute(text(CREATE_EFFECTS))
+            for statement in CREATE_TABLES:
+                connection.execute(text(statement))
 
     def stop(self) -> None:
         self.engine.dispose()
@@ -41,11 +62,17 @@ class Effects(DependencyProvider):
         return self
 
     def record(self, job: JobRun, worker: str) -> None:
+        values = {"job_id": job.id, "attempt": job.attempt, "worker": worker}
         with self.engine.begin() as connection:
             connection.execute(
-                text("INSERT INTO test_effects (job_id, attempt, worker) VALUES (:j, :a, :w)"),
-                {"j": job.id, "a": job.attempt, "w": worker},
+                text(
+                    "INSERT INTO test_attempts (job_id, attempt, worker) "
+                    "VALUES (:job_id, :attempt, :worker)"
+                ),
+                values,
             )
+        with self.engine.begin() as connection:
+            connection.execute(text(APPLY_EFFECT), values)
 
 
 class TestWorkers:
@@ -76,7 +103,7 @@ class TestWorkers:
 
     @job_kind("test.effect")
     def effect(self, job: JobRun) -> dict[str, Any]:
-        """Record one effect after ``seconds``; a crash before the record leaves none."""
+        """Apply the job's effect after ``seconds``; a crash before that applies none."""
         eventlet.sleep(float(job.payload.get("seconds", 0)))
-        self.effects.record(job, self.config.get("test_worker_name", "in-process"))
+        self.effects.record(job, worker_name())
         return {"recorded": True}

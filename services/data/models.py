@@ -86,6 +86,15 @@ class ProviderState(enum.StrEnum):
     UPLOADED = "uploaded"
 
 
+class InspectionState(enum.StrEnum):
+    # A box.inspect job has yet to read the stored file.
+    PENDING = "pending"
+    # The file is a box for this provider and architecture; it may be served.
+    VERIFIED = "verified"
+    # The file is not a box for this provider; ``last_error`` says why.
+    REJECTED = "rejected"
+
+
 class Account(Base):
     __tablename__ = "accounts"
 
@@ -292,7 +301,16 @@ class Provider(Base):
     artifact_sha256: Mapped[str | None] = mapped_column(
         ForeignKey("artifacts.sha256", ondelete="RESTRICT"), index=True
     )
-    # Why the last upload was rejected, shown to the publisher.
+    # Whether the stored file passed box.inspect; None for external URLs,
+    # which Atlas does not fetch, and for providers without a file.
+    inspection: Mapped[InspectionState | None] = mapped_column(
+        Enum(
+            InspectionState,
+            name="inspection_state",
+            values_callable=lambda e: [m.value for m in e],
+        )
+    )
+    # Why the last upload or inspection was rejected, shown to the publisher.
     last_error: Mapped[str | None] = mapped_column(Text)
     downloads: Mapped[int] = mapped_column(BigInteger, default=0)
     created_at: Mapped[dt.datetime] = mapped_column(Timestamp, default=utcnow)
@@ -302,6 +320,13 @@ class Provider(Base):
     artifact: Mapped[Artifact | None] = relationship()
 
     __table_args__ = (UniqueConstraint("version_id", "name", "architecture"),)
+
+    @property
+    def served(self) -> bool:
+        """Whether metadata lists the provider and downloads may fetch its file."""
+        if self.state != ProviderState.UPLOADED:
+            return False
+        return self.original_url is not None or self.inspection == InspectionState.VERIFIED
 
 
 class UploadTarget(Base):

@@ -12,6 +12,7 @@ from services.toolkit import config as cfg
 
 from .. import login_limits
 from ..database import Database
+from ..lifecycle import Policy
 from ..serialize import Urls
 
 # Seconds between runs of the outbox relay.
@@ -38,6 +39,16 @@ class DataBase:
         """
         with self.db.transaction() as unit:
             login_limits.reserve_attempt(unit.session, self.login_limits, login, client_address)
+
+    @property
+    def policy(self) -> Policy:
+        """The job timing settings, for methods that submit or move jobs."""
+        return Policy(
+            lease=float(cfg.setting(self.config, cfg.JOB_LEASE)),
+            backoff_base=float(cfg.setting(self.config, cfg.JOB_BACKOFF_BASE)),
+            backoff_max=float(cfg.setting(self.config, cfg.JOB_BACKOFF_MAX)),
+            max_attempts=int(cfg.setting(self.config, cfg.JOB_MAX_ATTEMPTS)),
+        )
 
     @rpc
     def ping(self) -> dict[str, Any]:

@@ -11,24 +11,12 @@ from typing import Any
 
 from nameko.rpc import rpc
 
-from services.toolkit import config as cfg
-
 from .. import jobs
 from ..access import Actor, readable_account_ids, require_actor
-from ..lifecycle import Policy
 from .base import DataBase
 
 
 class JobsRpc(DataBase):
-    @property
-    def policy(self) -> Policy:
-        return Policy(
-            lease=float(cfg.setting(self.config, cfg.JOB_LEASE)),
-            backoff_base=float(cfg.setting(self.config, cfg.JOB_BACKOFF_BASE)),
-            backoff_max=float(cfg.setting(self.config, cfg.JOB_BACKOFF_MAX)),
-            max_attempts=int(cfg.setting(self.config, cfg.JOB_MAX_ATTEMPTS)),
-        )
-
     @rpc
     def submit_job(
         self,
