@@ -20,6 +20,7 @@ import requests
 from tests.boxes import build_box, sha256
 from tests.conftest import Client, unique
 from tests.pages import PageVisitor, csrf_from
+from tests.publishing import wait_until_inspected
 from tests.suite_process import RunningSuite, SuiteFailed, running_suite
 
 TOKEN_ON_PAGE = re.compile(r'<pre class="secret" id="new-token">([^<]+)</pre>')
@@ -80,6 +81,9 @@ def publish(client: Client, secrets: Secrets, tag: str, version: str, direct: bo
         )
         completed = client.put(urlsplit(callback).path)
         assert completed.status_code == 200, completed.text
+
+    inspections = wait_until_inspected(client, tag)
+    assert {job["state"] for job in inspections} == {"succeeded"}, inspections
 
     released = client.put(f"{base}/release")
     assert released.status_code == 200, released.text

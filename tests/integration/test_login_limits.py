@@ -201,11 +201,16 @@ def test_concurrent_failures_stay_within_limit(suite: Suite, person: str) -> Non
     import eventlet
 
     signer = Signer(suite.api_url)
-    pool = eventlet.GreenPool(MAX_PER_ACCOUNT * 2)
-    statuses = list(pool.imap(lambda _: signer.authenticate(person, WRONG).status_code, range(30)))
+    # Only the last two slots are raced for, so that few slow password checks run at once.
+    fail_times(signer, person, MAX_PER_ACCOUNT - 2)
+    attempts = 10
+    pool = eventlet.GreenPool(attempts)
+    statuses = list(
+        pool.imap(lambda _: signer.authenticate(person, WRONG).status_code, range(attempts))
+    )
 
-    assert statuses.count(401) == MAX_PER_ACCOUNT
-    assert statuses.count(429) == 30 - MAX_PER_ACCOUNT
+    assert statuses.count(401) == 2
+    assert statuses.count(429) == attempts - 2
 
 
 def test_address_key_groups_ipv6_networks() -> None:
