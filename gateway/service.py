@@ -21,6 +21,7 @@ from .routes.organizations import OrganizationRoutes
 from .routes.pages import PageRoutes
 from .routes.publish_pages import PublishPageRoutes
 from .routes.tokens import TokenRoutes
+from .routes.webhooks import WebhookRoutes
 
 
 class GatewayService(
@@ -36,6 +37,7 @@ class GatewayService(
     AccountPageRoutes,
     PublishPageRoutes,
     JobRoutes,
+    WebhookRoutes,
 ):
     name = "gateway"
 

@@ -1,0 +1,258 @@
+"""box.import: stream a box file from a URL into binstore, resuming across attempts.
+
+The file goes straight from the source to binstore as one part of a
+resumable upload (``Content-Range: bytes FIRST-LAST/TOTAL``), so the worker
+keeps nothing on disk. Binstore keeps the bytes it received even when the
+source breaks off. The next attempt asks binstore how far the upload got
+and requests the rest from the source with ``Range``. A source that ignores
+``Range`` sends the whole file, whose first bytes are skipped. Binstore
+checks the declared checksum when the file is complete and submits
+box.inspect, as for any upload.
+
+Requests to the source go through the outbound guard, which rejects
+private, loopback and link-local addresses unless
+``ATLAS.outbound_allowlist`` allows them.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import requests
+import urllib3
+
+from services.toolkit.jobs import JobRun, PermanentJobError
+from services.toolkit.outbound import DisallowedAddress, url_origin
+
+log = logging.getLogger(__name__)
+
+# Bytes read from the source per step.
+CHUNK_SIZE = 256 * 1024
+# Seconds to connect to binstore, and to wait for its response once the
+# whole part is sent; completing a large upload may re-read it for its digests.
+BINSTORE_TIMEOUT = (10.0, 600.0)
+# Statuses of the source that a later attempt may not see again.
+RETRIED_STATUSES = frozenset({408, 425, 429})
+CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+)")
+
+
+class SourceInterrupted(Exception):
+    """The source stopped sending before the whole file arrived; a retry resumes."""
+
+
+class SourceChanged(Exception):
+    """The source's file is not the one a previous attempt began to store; a retry restarts."""
+
+
+class BinstoreFailed(Exception):
+    """Binstore could not be reached or did not store the part; a retry continues."""
+
+
+class ImportAbandoned(Exception):
+    """The attempt no longer counts (the job was cancelled); stop sending."""
+
+
+class SourceBody:
+    """A file object over the source's response body that binstore's PUT reads.
+
+    It skips the first ``skip`` bytes and raises ``SourceInterrupted`` if
+    the body ends before ``length`` bytes, so that the PUT breaks off
+    instead of waiting for bytes that never come.
+    """
+
+    def __init__(
+        self,
+        raw: urllib3.BaseHTTPResponse,
+        length: int,
+        skip: int,
+        abandoned: Callable[[], bool],
+    ) -> None:
+        self.raw = raw
+        self.length = length
+        self.skip = skip
+        self.sent = 0
+        self.abandoned = abandoned
+
+    def __len__(self) -> int:
+        return self.length
+
+    def read(self, size: int = -1) -> bytes:
+        while self.skip:
+            self.skip -= len(self._read_source(min(self.skip, CHUNK_SIZE)))
+        wanted = self.length - self.sent
+        if size >= 0:
+            wanted = min(wanted, size)
+        if wanted <= 0:
+            return b""
+        data = self._read_source(min(wanted, CHUNK_SIZE))
+        self.sent += len(data)
+        return data
+
+    def _read_source(self, size: int) -> bytes:
+        if self.abandoned():
+            raise ImportAbandoned("the job was cancelled")
+        try:
+            data = self.raw.read(size, decode_content=False)
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise SourceInterrupted(f"the source broke off: {exc}") from exc
+        if not data:
+            raise SourceInterrupted("the source closed the connection before the end of the file")
+        return data
+
+
+@dataclass
+class Upload:
+    """The binstore upload URL of this attempt and the file's total size, once known."""
+
+    url: str
+    size: int | None
+
+
+class Importer:
+    """One attempt of a box.import job."""
+
+    def __init__(
+        self,
+        data: Any,
+        source: requests.Session,
+        binstore_url: str,
+        timeout: float,
+        max_size: int,
+    ) -> None:
+        self.data = data
+        self.source = source
+        self.binstore_url = binstore_url
+        self.timeout = timeout
+        self.max_size = max_size
+
+    def run(self, job: JobRun) -> dict[str, Any]:
+        url = job.payload["url"]
+        opened = self.data.open_import_upload(job.id, job.attempt)
+        if opened["completed"]:
+            return {"sha256": opened["sha256"], "resumed_from": None}
+        upload = self._upload(opened)
+
+        stored = 0
+        if upload.size is not None:
+            stored, result = self._stored(upload)
+            if result is not None:
+                return {**result, "resumed_from": stored}
+        try:
+            return self._transfer(job, url, upload, stored)
+        except DisallowedAddress as exc:
+            raise PermanentJobError(f"the source {url_origin(url)} is not allowed: {exc}") from exc
+        except requests.RequestException as exc:
+            raise SourceInterrupted(
+                f"request to {url_origin(url)} failed: {type(exc).__name__}"
+            ) from exc
+
+    def _upload(self, opened: dict[str, Any]) -> Upload:
+        return Upload(f"{self.binstore_url}/uploads/{quote(opened['token'])}", opened["size"])
+
+    def _restart(self, job: JobRun) -> Upload:
+        return self._upload(self.data.open_import_upload(job.id, job.attempt, restart=True))
+
+    def _stored(self, upload: Upload) -> tuple[int, dict[str, Any] | None]:
+        """Return the bytes binstore holds, and the stored file if that completes it."""
+        response = self._put(upload, headers={"Content-Range": f"bytes */{upload.size}"})
+        body = self._binstore_body(response)
+        if response.status_code == 202:
+            return int(body["received"]), None
+        return int(upload.size or 0), body
+
+    def _transfer(self, job: JobRun, url: str, upload: Upload, stored: int) -> dict[str, Any]:
+        headers = {"Accept-Encoding": "identity"}
+        if stored:
+            headers["Range"] = f"bytes={stored}-"
+        with self.source.get(url, headers=headers, stream=True, timeout=self.timeout) as response:
+            self._check_status(response, url, stored)
+            total, offset = self._extent(response, stored)
+            if total is not None and total > self.max_size:
+                raise PermanentJobError(
+                    f"the source's file has {total} bytes, more than the {self.max_size} "
+                    "bytes binstore accepts (max_upload_size)"
+                )
+            if upload.size is not None and total != upload.size:
+                announced = upload.size
+                upload = self._restart(job)
+                if offset:
+                    raise SourceChanged(
+                        f"the source's file changed from {announced} to {total} bytes; "
+                        "the next attempt starts over"
+                    )
+                stored = 0
+            if not total:
+                # Without a length no part can be announced, so the file goes as
+                # one whole upload, which a broken connection loses entirely.
+                return {**self._send_whole(upload, response), "resumed_from": 0}
+            body = SourceBody(response.raw, total - stored, stored - offset, lambda: job.abandoned)
+            result = self._send(upload, body, stored, total)
+        return {**result, "resumed_from": stored}
+
+    def _check_status(self, response: requests.Response, url: str, stored: int) -> None:
+        status = response.status_code
+        if status in (200, 206):
+            return
+        if status == 416 and stored:
+            raise SourceChanged(
+                f"the source rejected the range from byte {stored}; its file changed"
+            )
+        if 400 <= status < 500 and status not in RETRIED_STATUSES:
+            raise PermanentJobError(f"the source {url_origin(url)} responded with HTTP {status}")
+        raise SourceInterrupted(f"the source {url_origin(url)} responded with HTTP {status}")
+
+    @staticmethod
+    def _extent(response: requests.Response, stored: int) -> tuple[int | None, int]:
+        """Return the file's total size (None if unknown) and the offset the body starts at."""
+        if response.status_code == 206:
+            match = CONTENT_RANGE.fullmatch(response.headers.get("Content-Range", ""))
+            if match is None or int(match.group(1)) != stored:
+                raise SourceChanged(
+                    "the source answered the range request with another range; "
+                    "the next attempt starts over"
+                )
+            return int(match.group(3)), stored
+        length = response.headers.get("Content-Length", "")
+        return (int(length) if length.isdigit() else None), 0
+
+    def _send(self, upload: Upload, body: SourceBody, stored: int, total: int) -> dict[str, Any]:
+        response = self._put(
+            upload, data=body, headers={"Content-Range": f"bytes {stored}-{total - 1}/{total}"}
+        )
+        result = self._binstore_body(response)
+        if response.status_code == 202:
+            raise SourceInterrupted(
+                f"binstore holds {result.get('received')} of {total} bytes; a retry continues"
+            )
+        return result
+
+    def _send_whole(self, upload: Upload, source: requests.Response) -> dict[str, Any]:
+        chunks = source.iter_content(CHUNK_SIZE, decode_unicode=False)
+        return self._binstore_body(self._put(upload, data=chunks))
+
+    @staticmethod
+    def _put(upload: Upload, **kwargs: Any) -> requests.Response:
+        try:
+            return requests.put(upload.url, timeout=BINSTORE_TIMEOUT, **kwargs)
+        except requests.RequestException as exc:
+            # The exception's text quotes the upload URL, whose token is a credential.
+            raise BinstoreFailed(f"request to binstore failed: {type(exc).__name__}") from exc
+
+    @staticmethod
+    def _binstore_body(response: requests.Response) -> dict[str, Any]:
+        """Return binstore's JSON body; raise on an error, permanently if retrying is futile."""
+        try:
+            body = response.json()
+        except ValueError:
+            body = {}
+        if response.status_code in (200, 201, 202):
+            return dict(body)
+        errors = "; ".join(body.get("errors") or []) or f"HTTP {response.status_code}"
+        if response.status_code in (413, 422):
+            raise PermanentJobError(f"binstore rejected the file: {errors}")
+        raise BinstoreFailed(f"binstore did not store the part: {errors}")
