@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from schemas.events import WEBHOOK_EVENTS
 from schemas.fields import (
@@ -137,16 +137,22 @@ class WebhookCreate(Body):
     url: str = Field(min_length=1, max_length=2048)
     events: list[str] = Field(min_length=1, max_length=len(WEBHOOK_EVENTS))
 
-    @model_validator(mode="after")
-    def check_fields(self) -> WebhookCreate:
-        _check_http_url(self.url)
-        unknown = [event for event in self.events if event not in WEBHOOK_EVENTS]
+    @field_validator("url")
+    @classmethod
+    def check_url(cls, url: str) -> str:
+        _check_http_url(url)
+        return url
+
+    @field_validator("events")
+    @classmethod
+    def check_events(cls, events: list[str]) -> list[str]:
+        unknown = [event for event in events if event not in WEBHOOK_EVENTS]
         if unknown:
             raise ValueError(
-                f"events {', '.join(map(repr, unknown))} cannot be subscribed to; "
+                f"{', '.join(map(repr, unknown))} cannot be subscribed to; "
                 f"use {', '.join(WEBHOOK_EVENTS)}"
             )
-        return self
+        return events
 
 
 class Login(Body):
