@@ -75,8 +75,12 @@ class SourceBrokeOff(Exception):
 
 
 class BoxSource(LoopbackServer):
-    """Serves ``content`` at any path, with ``Range``; ``break_after`` cuts the first response."""
+    """Serves ``content`` at ``/base.box`` with ``Range``; ``break_after`` cuts the first response.
 
+    Other paths get 404. ``ranges`` records the ``Range`` header of each request.
+    """
+
+    PATH = "/base.box"
     PIECE = 16 * 1024
 
     def __init__(
@@ -86,10 +90,14 @@ class BoxSource(LoopbackServer):
         self.break_after = break_after
         self.ranges: list[str | None] = []
         super().__init__(self._handle, host)
+        self.file_url = self.url + self.PATH
 
     def _handle(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         requested = environ.get("HTTP_RANGE")
         self.ranges.append(requested)
+        if environ["PATH_INFO"] != self.PATH:
+            start_response("404 Not Found", [("Content-Type", "text/plain")])
+            return [b"not found"]
         total = len(self.content)
         start = 0
         match = re.fullmatch(r"bytes=(\d+)-", requested or "")

@@ -103,11 +103,8 @@ def _normal_host(host: str) -> str:
 
 
 def _public(address: Address) -> bool:
-    if isinstance(address, ipaddress.IPv6Address):
-        if address.ipv4_mapped is not None:
-            return _public(address.ipv4_mapped)
-        if address in NAT64_PREFIX:
-            return _public(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
+    if isinstance(address, ipaddress.IPv6Address) and address in NAT64_PREFIX:
+        return _public(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
     # is_global is False for private, loopback, link-local, shared (100.64/10),
     # reserved, documentation and unspecified ranges; multicast is checked
     # apart because Python counts some multicast ranges as global.
@@ -116,6 +113,8 @@ def _public(address: Address) -> bool:
 
 def check_address(host: str, address: Address, allowlist: Allowlist) -> None:
     """Raise ``DisallowedAddress`` unless ``address`` of ``host`` is public or allowlisted."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
     if allowlist.permits(host, address) or _public(address):
         return
     raise DisallowedAddress(

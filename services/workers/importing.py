@@ -60,38 +60,38 @@ class ImportAbandoned(Exception):
 class SourceBody:
     """A file object over the source's response body that binstore's PUT reads.
 
-    It skips the first ``skip`` bytes and raises ``SourceInterrupted`` if
-    the body ends before ``length`` bytes, so that the PUT breaks off
-    instead of waiting for bytes that never come.
+    The body starts at byte ``position`` of the file. Bytes before
+    ``send_from`` are read and dropped, because binstore holds them already.
+    A body that ends before byte ``total`` raises ``SourceInterrupted``, so
+    that the PUT breaks off instead of waiting for bytes that never come.
     """
 
     def __init__(
         self,
         raw: urllib3.BaseHTTPResponse,
-        length: int,
-        skip: int,
+        position: int,
+        send_from: int,
+        total: int,
         abandoned: Callable[[], bool],
     ) -> None:
         self.raw = raw
-        self.length = length
-        self.skip = skip
-        self.sent = 0
+        self.position = position
+        self.send_from = send_from
+        self.total = total
         self.abandoned = abandoned
 
     def __len__(self) -> int:
-        return self.length
+        return self.total - self.send_from
 
     def read(self, size: int = -1) -> bytes:
-        while self.skip:
-            self.skip -= len(self._read_source(min(self.skip, CHUNK_SIZE)))
-        wanted = self.length - self.sent
+        while self.position < self.send_from:
+            self._read_source(min(self.send_from - self.position, CHUNK_SIZE))
+        wanted = self.total - self.position
         if size >= 0:
             wanted = min(wanted, size)
         if wanted <= 0:
             return b""
-        data = self._read_source(min(wanted, CHUNK_SIZE))
-        self.sent += len(data)
-        return data
+        return self._read_source(min(wanted, CHUNK_SIZE))
 
     def _read_source(self, size: int) -> bytes:
         if self.abandoned():
@@ -99,9 +99,16 @@ class SourceBody:
         try:
             data = self.raw.read(size, decode_content=False)
         except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise SourceInterrupted(f"the source broke off: {exc}") from exc
+            raise SourceInterrupted(
+                f"the source broke off at byte {self.position} of {self.total} "
+                f"({type(exc).__name__}); a retry continues from the bytes stored"
+            ) from exc
         if not data:
-            raise SourceInterrupted("the source closed the connection before the end of the file")
+            raise SourceInterrupted(
+                f"the source broke off at byte {self.position} of {self.total} "
+                "(connection closed); a retry continues from the bytes stored"
+            )
+        self.position += len(data)
         return data
 
 
@@ -190,7 +197,7 @@ class Importer:
                 # Without a length no part can be announced, so the file goes as
                 # one whole upload, which a broken connection loses entirely.
                 return {**self._send_whole(upload, response), "resumed_from": 0}
-            body = SourceBody(response.raw, total - stored, stored - offset, lambda: job.abandoned)
+            body = SourceBody(response.raw, offset, stored, total, lambda: job.abandoned)
             result = self._send(upload, body, stored, total)
         return {**result, "resumed_from": stored}
 
