@@ -1,7 +1,7 @@
 """HTTP servers on loopback addresses that webhook and import tests aim Atlas at.
 
-``WebhookReceiver`` records each request and answers with the statuses it
-is given, in turn. ``BoxSource`` serves one file with ``Range`` support and
+``WebhookReceiver`` records each request and responds with the statuses
+it is given, in turn. ``BoxSource`` serves one file with ``Range`` support and
 can break off its first response after a given number of bytes.
 """
 
@@ -49,7 +49,7 @@ class ReceivedRequest:
 
 
 class WebhookReceiver(LoopbackServer):
-    """Records every request; answers with ``statuses`` in turn, then with the last one."""
+    """Records every request; responds with ``statuses`` in turn, then with the last one."""
 
     def __init__(self, statuses: tuple[int, ...] = (200,), host: str = "127.0.0.1") -> None:
         self.statuses = list(statuses)

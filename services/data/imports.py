@@ -3,7 +3,7 @@
 An import owns one upload target for its provider. Each attempt gets a new
 token for that target, which stops a stale attempt's token from working,
 while binstore keeps the bytes received so far under the target's id. So
-the next attempt asks binstore how far the upload got, requests the rest
+the next attempt queries binstore for the bytes stored, requests the rest
 from the source with ``Range`` and continues the upload there.
 """
 
@@ -69,7 +69,8 @@ def submit(
         UploadTarget(
             provider=found,
             job_id=job.id,
-            # Replaced by the first attempt; nobody knows this token.
+            # A random token that is discarded, so the target is unusable
+            # until the first attempt sets a token of its own.
             token_hash=hash_token(new_token()),
             checksum_type=checksum_type,
             checksum=checksum,

@@ -3,7 +3,7 @@
 The file goes straight from the source to binstore as one part of a
 resumable upload (``Content-Range: bytes FIRST-LAST/TOTAL``), so the worker
 keeps nothing on disk. Binstore keeps the bytes it received even when the
-source breaks off. The next attempt asks binstore how far the upload got
+source breaks off. The next attempt queries binstore for the bytes stored
 and requests the rest from the source with ``Range``. A source that ignores
 ``Range`` sends the whole file, whose first bytes are skipped. Binstore
 checks the declared checksum when the file is complete and submits
@@ -34,7 +34,8 @@ log = logging.getLogger(__name__)
 # Bytes read from the source per step.
 CHUNK_SIZE = 256 * 1024
 # Seconds to connect to binstore, and to wait for its response once the
-# whole part is sent; completing a large upload may re-read it for its digests.
+# whole part is sent. The wait is long because completing a large upload
+# may read the whole file again to compute its digests.
 BINSTORE_TIMEOUT = (10.0, 600.0)
 # Statuses of the source that a later attempt may not see again.
 RETRIED_STATUSES = frozenset({408, 425, 429})
@@ -61,7 +62,7 @@ class SourceBody:
     """A file object over the source's response body that binstore's PUT reads.
 
     The body starts at byte ``position`` of the file. Bytes before
-    ``send_from`` are read and dropped, because binstore holds them already.
+    ``send_from`` are read and dropped, because binstore already stores them.
     A body that ends before byte ``total`` raises ``SourceInterrupted``, so
     that the PUT breaks off instead of waiting for bytes that never come.
     """
@@ -220,7 +221,7 @@ class Importer:
             match = CONTENT_RANGE.fullmatch(response.headers.get("Content-Range", ""))
             if match is None or int(match.group(1)) != stored:
                 raise SourceChanged(
-                    "the source answered the range request with another range; "
+                    "the source responded to the range request with another range; "
                     "the next attempt starts over"
                 )
             return int(match.group(3)), stored
@@ -234,7 +235,7 @@ class Importer:
         result = self._binstore_body(response)
         if response.status_code == 202:
             raise SourceInterrupted(
-                f"binstore holds {result.get('received')} of {total} bytes; a retry continues"
+                f"binstore stored {result.get('received')} of {total} bytes; a retry continues"
             )
         return result
 

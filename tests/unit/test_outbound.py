@@ -129,8 +129,8 @@ def test_session_rejects_before_connecting() -> None:
 def test_session_connects_to_the_checked_address(
     receiver: WebhookReceiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # The first answer is checked and connected to; a second lookup, as a
-    # rebinding attacker would hope for, would return a forbidden address.
+    # The first lookup's address is checked and connected to. A second
+    # lookup, which DNS rebinding relies on, would return a rejected address.
     answers = iter(["127.0.0.1", "127.0.0.2"])
     lookups: list[str] = []
     real_getaddrinfo = socket.getaddrinfo
