@@ -117,10 +117,16 @@ def check_address(host: str, address: Address, allowlist: Allowlist) -> None:
         address = address.ipv4_mapped
     if allowlist.permits(host, address) or _public(address):
         return
+    # The address of a host name stays out of the message, which would
+    # otherwise let users look up names in Atlas's internal DNS.
+    subject = (
+        f"address {address} is"
+        if _normal_host(host) == str(address)
+        else (f"host {host} resolves to an address that is")
+    )
     raise DisallowedAddress(
-        f"host {host} has address {address}, which is private, loopback, link-local, "
-        "multicast, unspecified or a cloud metadata address; an operator may allow it "
-        "with ATLAS_OUTBOUND_ALLOWLIST"
+        f"{subject} private, loopback, link-local, multicast, unspecified or a cloud "
+        "metadata address; an operator may allow it with ATLAS_OUTBOUND_ALLOWLIST"
     )
 
 

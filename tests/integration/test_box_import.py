@@ -155,8 +155,8 @@ def test_import_from_disallowed_address_fails_permanently(user: Client) -> None:
     assert job["state"] == "failed"
     assert path(job) == ["queued", "running", "failed"]
     assert job["last_error"] == (
-        f"the source {source.url} is not allowed: host 127.0.0.2 has address 127.0.0.2, "
-        "which is private, loopback, link-local, multicast, unspecified or a cloud metadata "
+        f"the source {source.url} is not allowed: address 127.0.0.2 is private, "
+        "loopback, link-local, multicast, unspecified or a cloud metadata "
         "address; an operator may allow it with ATLAS_OUTBOUND_ALLOWLIST"
     )
     assert source.ranges == []

@@ -165,7 +165,7 @@ def test_loopback_url_outside_allowlist_is_rejected(user: Client) -> None:
     assert_error(
         response,
         422,
-        "url is not allowed: host 127.0.0.2 has address 127.0.0.2, which is private, "
+        "url is not allowed: address 127.0.0.2 is private, "
         "loopback, link-local, multicast, unspecified or a cloud metadata address; an "
         "operator may allow it with ATLAS_OUTBOUND_ALLOWLIST",
     )
@@ -200,8 +200,8 @@ def test_disallowed_receiver_fails_delivery_permanently(
     assert job["state"] == "failed"
     assert job["attempt"] == 1
     assert job["last_error"] == (
-        f"the receiver {receiver.url} is not allowed: host 127.0.0.2 has address 127.0.0.2, "
-        "which is private, loopback, link-local, multicast, unspecified or a cloud metadata "
+        f"the receiver {receiver.url} is not allowed: address 127.0.0.2 is private, "
+        "loopback, link-local, multicast, unspecified or a cloud metadata "
         "address; an operator may allow it with ATLAS_OUTBOUND_ALLOWLIST"
     )
     assert receiver.requests == []

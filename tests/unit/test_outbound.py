@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 
-from services.toolkit.crypto import SealBroken, seal, unseal
 from services.toolkit.outbound import (
     Allowlist,
     DisallowedAddress,
@@ -58,7 +57,7 @@ def receiver() -> Iterator[WebhookReceiver]:
 
 @pytest.mark.parametrize("address", REJECTED)
 def test_non_public_address_is_rejected(address: str) -> None:
-    with pytest.raises(DisallowedAddress, match="which is private, loopback"):
+    with pytest.raises(DisallowedAddress, match="is private, loopback, link-local"):
         check_address("example.test", ipaddress.ip_address(address), Allowlist())
 
 
@@ -108,8 +107,11 @@ def test_host_with_one_private_address_is_rejected(monkeypatch: pytest.MonkeyPat
     ]
     monkeypatch.setattr(socket, "getaddrinfo", lambda *args, **kwargs: answers)
 
-    with pytest.raises(DisallowedAddress, match="has address 10.0.0.7"):
+    with pytest.raises(DisallowedAddress) as raised:
         check_url("http://mixed.test/", Allowlist.parse(["127.0.0.1"]))
+
+    assert str(raised.value).startswith("host mixed.test resolves to an address that is private")
+    assert "10.0.0.7" not in str(raised.value)
 
 
 def test_session_rejects_before_connecting() -> None:
@@ -186,13 +188,3 @@ def test_origin_hides_path_and_credentials() -> None:
     assert url_origin("https://user:pw@hooks.test:8443/T0/B1/secret?x=1") == (
         "https://hooks.test:8443"
     )
-
-
-def test_sealed_secret_opens_only_with_its_key() -> None:
-    sealed = seal(b"key one", "whsec_abc")
-
-    assert "whsec_abc" not in sealed
-    assert unseal(b"key one", sealed) == "whsec_abc"
-    with pytest.raises(SealBroken):
-        unseal(b"key two", sealed)
-    assert seal(b"key one", "whsec_abc") != sealed
