@@ -50,7 +50,12 @@ class UnitOfWork:
         self.session = session
         self.policy = policy
         self.events: list[OutboxEvent] = []
+        self.committed_callbacks: list[Callable[[], None]] = []
         self._on_emit = on_emit
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once the transaction has committed; never if it rolls back."""
+        self.committed_callbacks.append(callback)
 
     def emit(self, event_type: str, payload: dict[str, Any]) -> None:
         """Write an event to the outbox and let the observer act on it in this transaction."""
@@ -90,6 +95,8 @@ class DatabaseAccess:
             raise
         finally:
             session.close()
+        for callback in unit.committed_callbacks:
+            callback()
         if event_ids:
             # The events carry the worker's context, correlation id included,
             # as nameko's own event dispatcher would send it.

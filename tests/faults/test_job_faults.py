@@ -220,3 +220,28 @@ def test_dropped_database_connections_lose_no_job(cluster: Cluster) -> None:
     counts = cluster.wait_until_all_finished(job_ids)
     assert counts["succeeded"] == JOBS
     cluster.assert_each_effect_applied_once(job_ids)
+
+
+def test_sigterm_lets_running_jobs_finish(cluster: Cluster) -> None:
+    with cluster.rpc() as rpc:
+        job_ids = [int(rpc.data.submit_job(KIND, {"seconds": 2.0})["id"]) for _ in range(40)]
+    worker = cluster.start("worker-a", WORKERS)
+    assert wait_for(lambda: cluster.counts()["running"] > 0, timeout=60, step=0.2)
+    running = [
+        job_id
+        for [job_id] in cluster.query("SELECT id FROM jobs WHERE state = 'running' ORDER BY id")
+    ]
+
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(timeout=60) == 0
+    del cluster.processes["worker-a"]
+
+    # The attempts in progress finished before the worker exited, without a retry.
+    finished = cluster.query(
+        "SELECT id, state, attempt FROM jobs WHERE id = ANY(:ids)", ids=running
+    )
+    assert {(state, attempt) for _, state, attempt in finished} == {("succeeded", 1)}
+    cluster.start("worker-b", WORKERS)
+    counts = cluster.wait_until_all_finished(job_ids)
+    assert counts["succeeded"] == len(job_ids)
+    cluster.assert_each_effect_applied_once(job_ids)
