@@ -77,16 +77,23 @@ class SourceBrokeOff(Exception):
 class BoxSource(LoopbackServer):
     """Serves ``content`` at ``/base.box`` with ``Range``; ``break_after`` cuts the first response.
 
-    Other paths get 404. ``ranges`` records the ``Range`` header of each request.
+    ``replacement``, if given, is served from the second request on, as if
+    the file changed. Other paths get 404. ``ranges`` records the ``Range``
+    header of each request.
     """
 
     PATH = "/base.box"
     PIECE = 16 * 1024
 
     def __init__(
-        self, content: bytes, break_after: int | None = None, host: str = "127.0.0.1"
+        self,
+        content: bytes,
+        break_after: int | None = None,
+        host: str = "127.0.0.1",
+        replacement: bytes | None = None,
     ) -> None:
         self.content = content
+        self.replacement = replacement
         self.break_after = break_after
         self.ranges: list[str | None] = []
         super().__init__(self._handle, host)
@@ -95,6 +102,8 @@ class BoxSource(LoopbackServer):
     def _handle(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         requested = environ.get("HTTP_RANGE")
         self.ranges.append(requested)
+        if len(self.ranges) == 2 and self.replacement is not None:
+            self.content = self.replacement
         if environ["PATH_INFO"] != self.PATH:
             start_response("404 Not Found", [("Content-Type", "text/plain")])
             return [b"not found"]

@@ -37,7 +37,8 @@ CHUNK_SIZE = 256 * 1024
 # whole part is sent. The wait is long because completing a large upload
 # may read the whole file again to compute its digests.
 BINSTORE_TIMEOUT = (10.0, 600.0)
-# Statuses of the source that a later attempt may not see again.
+# 4xx statuses of the source that are retried, because they are temporary:
+# request timeout, too early and too many requests.
 RETRIED_STATUSES = frozenset({408, 425, 429})
 CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+)")
 
@@ -166,7 +167,7 @@ class Importer:
         return self._upload(self.data.open_import_upload(job.id, job.attempt, restart=True))
 
     def _stored(self, upload: Upload) -> tuple[int, dict[str, Any] | None]:
-        """Return the bytes binstore holds, and the stored file if that completes it."""
+        """Return the bytes binstore stored, and the stored file if they complete it."""
         response = self._put(upload, headers={"Content-Range": f"bytes */{upload.size}"})
         body = self._binstore_body(response)
         if response.status_code == 202:
@@ -178,8 +179,13 @@ class Importer:
         if stored:
             headers["Range"] = f"bytes={stored}-"
         with self.source.get(url, headers=headers, stream=True, timeout=self.timeout) as response:
-            self._check_status(response, url, stored)
-            total, offset = self._extent(response, stored)
+            try:
+                self._check_status(response, url, stored)
+                total, offset = self._extent(response, stored)
+            except SourceChanged:
+                # The bytes stored belong to another file; the next attempt starts over.
+                self._restart(job)
+                raise
             if total is not None and total > self.max_size:
                 raise PermanentJobError(
                     f"the source's file has {total} bytes, more than the {self.max_size} "
@@ -208,7 +214,8 @@ class Importer:
             return
         if status == 416 and stored:
             raise SourceChanged(
-                f"the source rejected the range from byte {stored}; its file changed"
+                f"the source rejected the range from byte {stored}, so its file changed; "
+                "the next attempt starts over"
             )
         if 400 <= status < 500 and status not in RETRIED_STATUSES:
             raise PermanentJobError(f"the source {url_origin(url)} responded with HTTP {status}")

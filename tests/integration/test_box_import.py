@@ -125,6 +125,29 @@ def test_import_resumes_where_the_source_broke_off(user: Client) -> None:
     assert download(user, tag) == CONTENT
 
 
+def test_import_starts_over_when_the_source_changes(user: Client) -> None:
+    replacement = build_box("libvirt", disk_bytes=512 * 1024)
+    source = BoxSource(CONTENT, break_after=len(CONTENT) // 2, replacement=replacement)
+    tag = pending_provider(user)
+    try:
+        submitted = start_import(user, tag, {"url": source.file_url})
+        job = wait_for_job(user, submitted["id"])
+    finally:
+        source.stop()
+    wait_until_inspected(user, tag)
+    release(user, tag)
+
+    assert job["state"] == "succeeded", job
+    assert job["attempt"] == 3
+    changed = job["history"][5]["error"]
+    assert changed.startswith(
+        f"SourceChanged: the source's file changed from {len(CONTENT)} to {len(replacement)} bytes"
+    )
+    assert source.ranges[2] is None
+    assert job["result"]["resumed_from"] == 0
+    assert download(user, tag) == replacement
+
+
 def test_import_with_wrong_checksum_fails(user: Client, source: BoxSource) -> None:
     tag = pending_provider(user)
     wrong = "0" * 64
