@@ -244,6 +244,7 @@ def test_jobs_of_other_accounts_are_not_found(
     [
         ({"state": "done"}, "state 'done' is not a job state"),
         ({"limit": "x"}, "limit must be a positive whole number, not 'x'"),
+        ({"before": "²"}, "before must be a positive whole number, not '²'"),
         ({"limit": "1000"}, "limit must be between 1 and 100"),
         ({"box": "nobody"}, "box 'nobody' is invalid; write it as username/name"),
         ({"colour": "red"}, "unknown query parameter 'colour'"),
