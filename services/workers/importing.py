@@ -177,6 +177,10 @@ class Importer:
     def _transfer(self, job: JobRun, url: str, upload: Upload, stored: int) -> dict[str, Any]:
         headers = {"Accept-Encoding": "identity"}
         if stored:
+            # NOTE: without If-Range, a source whose file changed but kept its
+            # size gets spliced into the stored bytes. Only a declared checksum
+            # or box.inspect then rejects the result; storing the first
+            # response's ETag with the upload target would let If-Range prevent it.
             headers["Range"] = f"bytes={stored}-"
         with self.source.get(url, headers=headers, stream=True, timeout=self.timeout) as response:
             try:
