@@ -178,9 +178,9 @@ class Importer:
         headers = {"Accept-Encoding": "identity"}
         if stored:
             # NOTE: without If-Range, a source whose file changed but kept its
-            # size gets spliced into the stored bytes. Only a declared checksum
-            # or box.inspect then rejects the result; storing the first
-            # response's ETag with the upload target would let If-Range prevent it.
+            # size gets spliced into the stored bytes. A declared checksum
+            # catches that, box.inspect only if the archive breaks. Storing the
+            # first response's ETag with the upload target would allow If-Range.
             headers["Range"] = f"bytes={stored}-"
         with self.source.get(url, headers=headers, stream=True, timeout=self.timeout) as response:
             try:
