@@ -59,6 +59,9 @@ JOB_MAX_ATTEMPTS = "job_max_attempts"
 JOB_SCAN_INTERVAL = "job_scan_interval"
 JOB_POOL_SIZE = "job_pool_size"
 JOB_POOLS = "job_pools"
+OUTBOUND_ALLOWLIST = "outbound_allowlist"
+WEBHOOK_TIMEOUT = "webhook_timeout"
+IMPORT_TIMEOUT = "import_timeout"
 
 DEFAULTS: dict[str, Any] = {
     PUBLIC_URL: "http://127.0.0.1:8000",
@@ -96,6 +99,11 @@ DEFAULTS: dict[str, Any] = {
     JOB_SCAN_INTERVAL: 1.0,  # seconds between the dispatcher's scans for due and lost jobs
     JOB_POOL_SIZE: 8,  # jobs of one kind a worker process runs at once
     JOB_POOLS: {},  # job kind -> pool size, for kinds that differ from job_pool_size
+    # Networks (CIDR) and host names that webhooks and box imports may reach
+    # although they are private, loopback or link-local.
+    OUTBOUND_ALLOWLIST: [],
+    WEBHOOK_TIMEOUT: 10.0,  # seconds a webhook receiver has to connect and to respond
+    IMPORT_TIMEOUT: 60.0,  # seconds a box import's source has to connect and between reads
 }
 
 DEFAULT_CONFIG_PATH = Path(__file__).resolve().parents[2] / "config.yaml"

@@ -14,13 +14,16 @@ from .. import login_limits
 from ..database import Database
 from ..lifecycle import Policy
 from ..serialize import Urls
+from ..webhooks import submit_deliveries
 
 # Seconds between runs of the outbox relay.
 RELAY_INTERVAL = 5
 
 
 class DataBase:
-    db = Database()
+    # Every event emitted in a transaction also creates, in that transaction,
+    # the webhook deliveries that subscribe to it.
+    db = Database(on_emit=submit_deliveries)
     config = Config()
 
     @property
@@ -43,12 +46,7 @@ class DataBase:
     @property
     def policy(self) -> Policy:
         """The job timing settings, for methods that submit or move jobs."""
-        return Policy(
-            lease=float(cfg.setting(self.config, cfg.JOB_LEASE)),
-            backoff_base=float(cfg.setting(self.config, cfg.JOB_BACKOFF_BASE)),
-            backoff_max=float(cfg.setting(self.config, cfg.JOB_BACKOFF_MAX)),
-            max_attempts=int(cfg.setting(self.config, cfg.JOB_MAX_ATTEMPTS)),
-        )
+        return Policy.from_config(self.config)
 
     @rpc
     def ping(self) -> dict[str, Any]:
