@@ -16,11 +16,13 @@ from .routes.boxes import BoxRoutes
 from .routes.catalog import CatalogRoutes
 from .routes.downloads import DownloadRoutes
 from .routes.health import HealthRoutes
+from .routes.job_pages import JobPageRoutes
 from .routes.jobs import JobRoutes
 from .routes.organizations import OrganizationRoutes
 from .routes.pages import PageRoutes
 from .routes.publish_pages import PublishPageRoutes
 from .routes.tokens import TokenRoutes
+from .routes.webhooks import WebhookRoutes
 
 
 class GatewayService(
@@ -36,6 +38,8 @@ class GatewayService(
     AccountPageRoutes,
     PublishPageRoutes,
     JobRoutes,
+    JobPageRoutes,
+    WebhookRoutes,
 ):
     name = "gateway"
 

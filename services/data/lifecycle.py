@@ -27,6 +27,7 @@ from typing import Any
 from sqlalchemy.orm import object_session
 from transitions import EventData, Machine, MachineError
 
+from services.toolkit import config as cfg
 from services.toolkit.errors import Conflict
 
 from .models import Job, JobState, JobTransition, utcnow
@@ -60,6 +61,20 @@ TRANSITIONS: list[dict[str, Any]] = [
     {"trigger": "cancel", "source": NOT_TERMINAL, "dest": CANCELLED},
     {"trigger": "retry", "source": FAILED, "dest": PENDING},
 ]
+# Triggers that people apply through the gateway; the dispatcher and workers apply the rest.
+PEOPLE_TRIGGERS = ("cancel", "retry")
+
+
+def accepted_triggers(state: str, triggers: tuple[str, ...] = PEOPLE_TRIGGERS) -> list[str]:
+    """Return those of ``triggers`` that the machine accepts in ``state``."""
+    accepted = []
+    for trigger in triggers:
+        for step in TRANSITIONS:
+            sources = step["source"] if isinstance(step["source"], list) else [step["source"]]
+            if step["trigger"] == trigger and state in sources:
+                accepted.append(trigger)
+                break
+    return accepted
 
 
 @dataclass(frozen=True)
@@ -70,6 +85,15 @@ class Policy:
     backoff_base: float  # seconds before the first retry; doubled for each later one
     backoff_max: float  # seconds, the longest wait between attempts
     max_attempts: int  # attempts a job gets by default, and again on a manual retry
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Policy:
+        return cls(
+            lease=float(cfg.setting(config, cfg.JOB_LEASE)),
+            backoff_base=float(cfg.setting(config, cfg.JOB_BACKOFF_BASE)),
+            backoff_max=float(cfg.setting(config, cfg.JOB_BACKOFF_MAX)),
+            max_attempts=int(cfg.setting(config, cfg.JOB_MAX_ATTEMPTS)),
+        )
 
     def backoff(self, attempt: int) -> float:
         """Return the seconds to wait after failed attempt ``attempt``, with jitter.

@@ -11,6 +11,7 @@ nothing: the database is the record, the broker only a carrier.
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from nameko.constants import AMQP_URI_CONFIG_KEY
@@ -20,7 +21,9 @@ from nameko.rpc import rpc
 
 from services.toolkit import config as cfg
 from services.toolkit.batching import Batcher
+from services.toolkit.errors import ServiceUnavailable
 from services.toolkit.jobs import JobQueues
+from services.toolkit.metrics import set_job_counts
 from services.toolkit.operations import ServiceOperations
 from services.toolkit.rpc import TimedRpcProxy
 from services.toolkit.timer import setting_timer
@@ -30,6 +33,8 @@ log = logging.getLogger(__name__)
 REBUILD_PAGE = 1000
 # Maximum number of submitted jobs that one mark_jobs_queued call covers.
 SUBMITTED_BATCH = 200
+# Seconds between counts of the jobs in each state for the atlas_jobs gauge.
+COUNT_INTERVAL = 15.0
 
 
 class Dispatcher(DependencyProvider):
@@ -41,6 +46,7 @@ class Dispatcher(DependencyProvider):
         # Jobs submitted at about the same time are published and marked
         # queued together, so many jobs share one data transaction.
         self.submitted: Batcher[dict[str, Any], None] = Batcher(SUBMITTED_BATCH)
+        self.counted_at = 0.0
 
     def get_dependency(self, worker_ctx: Any) -> Dispatcher:
         return self
@@ -64,9 +70,20 @@ class JobsService(ServiceOperations):
 
     @setting_timer(cfg.JOB_SCAN_INTERVAL, eager=True)
     def scan(self) -> None:
+        try:
+            self._scan()
+        except ServiceUnavailable as exc:
+            # Expected while data starts or restarts; the next scan tries again.
+            log.warning("skipped a job scan: %s", exc)
+
+    def _scan(self) -> None:
         if not self.dispatcher.rebuilt:
             self.rebuild()
             self.dispatcher.rebuilt = True
+        if time.monotonic() - self.dispatcher.counted_at > COUNT_INTERVAL:
+            rows = self.data.job_counts_by_kind()
+            set_job_counts({(row["kind"], row["state"]): row["count"] for row in rows})
+            self.dispatcher.counted_at = time.monotonic()
         while True:
             due = self.data.due_jobs()
             if not due:

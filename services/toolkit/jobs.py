@@ -50,6 +50,8 @@ EARLY_MESSAGE_DELAY = 0.05
 EARLY_MESSAGE_TRIES = 20
 # Maximum number of attempts that one start_jobs or succeed_jobs call covers.
 REPORT_BATCH = 100
+# Seconds before a message whose attempt could not be started or settled goes back to its queue.
+REQUEUE_DELAY = 1.0
 
 
 class PermanentJobError(AtlasError):
@@ -127,7 +129,7 @@ class Submitter:
 
 @dataclass
 class JobRun:
-    """What a job handler receives: the job and a way to learn that it was cancelled."""
+    """The job a handler runs, with a flag that is set when the attempt stops counting."""
 
     id: int
     kind: str
@@ -243,6 +245,9 @@ class JobEntrypoint(Entrypoint):
             if exc_info is None:
                 message.ack()
             else:
+                # The data service could not be reached; wait a little so
+                # that the message does not circle back at once.
+                eventlet.sleep(REQUEUE_DELAY)
                 message.requeue()
         except Exception as exc:  # a lost connection returns the message by itself
             log.warning("could not settle the message of a %s job: %s", self.kind, exc)
