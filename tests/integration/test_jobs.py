@@ -123,6 +123,20 @@ def test_start_jobs_starts_duplicate_once(data_rpc: Any) -> None:
     assert data_rpc.describe_job(first)["worker"] == "batch-worker"
 
 
+def test_job_batches_reject_malformed_items(data_rpc: Any) -> None:
+    with pytest.raises(InvalidInput) as started:
+        data_rpc.start_jobs([{"job_id": 1}], "batch-worker")
+    with pytest.raises(InvalidInput) as succeeded:
+        data_rpc.succeed_jobs(["job 1"], "batch-worker")
+
+    assert str(started.value) == (
+        'attempts must be a list of {"job_id", "attempt"} objects with whole numbers'
+    )
+    assert str(succeeded.value) == (
+        'outcomes must be a list of {"job_id", "attempt", "result"} objects'
+    )
+
+
 def test_succeed_jobs_returns_each_state(data_rpc: Any) -> None:
     first, second = (job["id"] for job in data_rpc.submit_jobs("test.unconsumed", [{}, {}]))
     wait_for_state(data_rpc, second, "queued")

@@ -11,6 +11,8 @@ from typing import Any
 
 from nameko.rpc import rpc
 
+from services.toolkit.errors import InvalidInput
+
 from .. import jobs
 from ..access import Actor, readable_account_ids, require_actor
 from .base import DataBase
@@ -90,10 +92,15 @@ class JobsRpc(DataBase):
     def start_jobs(self, attempts: list[dict[str, int]], worker: str) -> list[dict[str, Any]]:
         """Start many attempts in one transaction, each as ``start_job`` would.
 
-        ``attempts`` holds ``{"job_id", "attempt"}`` objects; the outcomes
+        ``attempts`` contains ``{"job_id", "attempt"}`` objects, and the outcomes
         come back in the same order.
         """
-        pairs = [(int(item["job_id"]), int(item["attempt"])) for item in attempts]
+        try:
+            pairs = [(int(item["job_id"]), int(item["attempt"])) for item in attempts]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InvalidInput(
+                'attempts must be a list of {"job_id", "attempt"} objects with whole numbers'
+            ) from exc
         with self.db.transaction() as unit:
             return jobs.start_many(unit, self.policy, pairs, worker)
 
@@ -113,13 +120,18 @@ class JobsRpc(DataBase):
     def succeed_jobs(self, outcomes: list[dict[str, Any]], worker: str) -> list[str | None]:
         """Record many successful attempts in one transaction, each as ``succeed_job`` would.
 
-        ``outcomes`` holds ``{"job_id", "attempt", "result"}`` objects; the
+        ``outcomes`` contains ``{"job_id", "attempt", "result"}`` objects, and the
         jobs' states come back in the same order, None for a job that no
         longer exists.
         """
-        triples = [
-            (int(item["job_id"]), int(item["attempt"]), item.get("result")) for item in outcomes
-        ]
+        try:
+            triples = [
+                (int(item["job_id"]), int(item["attempt"]), item.get("result")) for item in outcomes
+            ]
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise InvalidInput(
+                'outcomes must be a list of {"job_id", "attempt", "result"} objects'
+            ) from exc
         with self.db.transaction() as unit:
             return jobs.succeed_many(unit, self.policy, triples, worker)
 
