@@ -16,6 +16,7 @@ from .routes.boxes import BoxRoutes
 from .routes.catalog import CatalogRoutes
 from .routes.downloads import DownloadRoutes
 from .routes.health import HealthRoutes
+from .routes.openapi import OpenApiRoutes
 from .routes.organizations import OrganizationRoutes
 from .routes.pages import PageRoutes
 from .routes.publish_pages import PublishPageRoutes
@@ -28,6 +29,7 @@ class GatewayService(
     BoxRoutes,
     DownloadRoutes,
     HealthRoutes,
+    OpenApiRoutes,
     OrganizationRoutes,
     TokenRoutes,
     CatalogRoutes,

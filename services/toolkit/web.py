@@ -32,6 +32,7 @@ from .logs import (
     redact_query,
 )
 from .metrics import observe_http_request
+from .routespec import Operation, operation_of
 
 log = logging.getLogger(__name__)
 access_log = logging.getLogger("atlas.access")
@@ -108,6 +109,21 @@ def _contains_nul(value: Any) -> bool:
     if isinstance(value, list | tuple):
         return any(_contains_nul(item) for item in value)
     return False
+
+
+def check_query_parameters(request: Request, operation: Operation) -> None:
+    """Raise ``InvalidInput`` naming each query parameter that the operation does not accept."""
+    accepted = operation.query_parameters()
+    unknown = sorted(set(request.args) - accepted)
+    if not unknown:
+        return
+    names = ", ".join(repr(name) for name in unknown)
+    noun = "parameter" if len(unknown) == 1 else "parameters"
+    if accepted:
+        remedy = "this route accepts " + ", ".join(sorted(accepted))
+    else:
+        remedy = "this route accepts none"
+    raise InvalidInput(f"unknown query {noun} {names}; {remedy}")
 
 
 def logged_target(request: Request, path_values: dict[str, Any]) -> str:
@@ -189,6 +205,17 @@ class ApiEndpoint(HttpRequestHandler):
     def __init__(self, method: str, url: str, **kwargs: Any) -> None:
         kwargs.setdefault("expected_exceptions", (AtlasError,))
         super().__init__(method, url, **kwargs)
+        self.operation: Operation | None = None
+
+    def setup(self) -> None:
+        handler = getattr(self.container.service_cls, self.method_name)
+        self.operation = operation_of(handler)
+        super().setup()
+
+    def get_entrypoint_parameters(self, request: Request) -> tuple[Any, ...]:
+        if self.operation is not None:
+            check_query_parameters(request, self.operation)
+        return super().get_entrypoint_parameters(request)  # type: ignore[no-any-return]
 
     def check_signature(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         # nameko checks every call's arguments with inspect.getcallargs, which
