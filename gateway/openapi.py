@@ -316,6 +316,8 @@ def _response(
     response: dict[str, Any] = {"description": _status_description(status)}
     if isinstance(body, type) and issubclass(body, BaseModel):
         response["content"] = {JSON_TYPE: {"schema": components.ref(body, "serialization")}}
+    elif body == JSON_TYPE:
+        response["content"] = {JSON_TYPE: {"schema": {"type": "object"}}}
     elif isinstance(body, str):
         response["content"] = {body: {"schema": {"type": "string"}}}
     if 300 <= status < 400 and operation.headers:

@@ -215,7 +215,7 @@ class ApiEndpoint(HttpRequestHandler):
     def get_entrypoint_parameters(self, request: Request) -> tuple[Any, ...]:
         if self.operation is not None:
             check_query_parameters(request, self.operation)
-        return super().get_entrypoint_parameters(request)  # type: ignore[no-any-return]
+        return super().get_entrypoint_parameters(request)
 
     def check_signature(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         # nameko checks every call's arguments with inspect.getcallargs, which
