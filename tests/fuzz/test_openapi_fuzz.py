@@ -9,7 +9,8 @@ status and content type.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import contextlib
+import os
 from typing import Any
 
 import pytest
@@ -26,9 +27,20 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from tests.conftest import Suite, unique
+from tests.fuzz.conftest import RESPONSES
 
-# Examples per operation and generation mode; about 1,500 requests in all.
-MAX_EXAMPLES = 25
+# Cases per operation in each pass; three passes over about 55 operations
+# send about 1,500 requests. ATLAS_FUZZ_EXAMPLES=200 ATLAS_FUZZ_RANDOM=1
+# searches longer and with new cases on each run.
+MAX_EXAMPLES = int(os.environ.get("ATLAS_FUZZ_EXAMPLES", "10"))
+DERANDOMIZE = not os.environ.get("ATLAS_FUZZ_RANDOM")
+
+# Objects that the seeded pass puts into path parameters, so that generated
+# bodies reach existing boxes, versions and providers instead of 404s.
+SEEDED_BOX = "seeded"
+SEEDED_VERSION = "1.0.0"
+SEEDED_PROVIDER = "virtualbox"
+SEEDED_ARCHITECTURE = "amd64"
 
 # Operations that revoke tokens get a new token of another user, so that the
 # fuzzing user's token keeps working for the other operations.
@@ -69,8 +81,34 @@ class Fuzzer:
         self.token = data_rpc.issue_token(self.username, "fuzzing")["token"]
         self.revoker = unique("revoker")
         data_rpc.create_user(self.revoker, None, None)
+        self.organization = unique("fuzzorg")
+        self.api_url = suite.api_url
         self.session = requests.Session()
-        self.cases = 0
+
+    def seed(self) -> dict[str, str]:
+        """Create the seeded objects unless they exist; return them as path parameters."""
+        headers = {"Authorization": f"Bearer {self.token}"}
+        box = f"/api/v1/box/{self.username}/{SEEDED_BOX}"
+        for path, body in (
+            ("/api/v1/boxes", {"username": self.username, "name": SEEDED_BOX}),
+            (box + "/versions", {"version": SEEDED_VERSION}),
+            (
+                f"{box}/version/{SEEDED_VERSION}/providers",
+                {"name": SEEDED_PROVIDER, "architecture": SEEDED_ARCHITECTURE},
+            ),
+            ("/api/v1/organizations", {"name": self.organization}),
+        ):
+            response = self.session.post(self.api_url + path, json=body, headers=headers)
+            # 409: it exists; 422: the fuzzer released or revoked the version.
+            assert response.status_code in (200, 409, 422), response.text
+        return {
+            "username": self.username,
+            "name": SEEDED_BOX,
+            "version": SEEDED_VERSION,
+            "provider": SEEDED_PROVIDER,
+            "architecture": SEEDED_ARCHITECTURE,
+            "organization": self.organization,
+        }
 
     def headers_for(self, case: Any) -> dict[str, str]:
         path = case.formatted_path
@@ -84,15 +122,8 @@ class Fuzzer:
 
 
 @pytest.fixture(scope="module")
-def fuzzer(suite: Suite, data_rpc: Any, request: pytest.FixtureRequest) -> Iterator[Fuzzer]:
-    running = Fuzzer(suite, data_rpc)
-    yield running
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    line = f"schemathesis sent {running.cases} cases to the gateway"
-    if reporter is not None:
-        reporter.write_line(line)
-    else:
-        print(line)
+def fuzzer(suite: Suite, data_rpc: Any) -> Fuzzer:
+    return Fuzzer(suite, data_rpc)
 
 
 @pytest.fixture(scope="module")
@@ -104,42 +135,53 @@ def gateway_schema(suite: Suite, fuzzer: Fuzzer) -> Any:
     return schema.exclude(tag="pages")
 
 
-def fuzz_operation(operation: Any, mode: GenerationMode, fuzzer: Fuzzer) -> None:
+def fuzz_operation(
+    operation: Any, mode: GenerationMode, fuzzer: Fuzzer, path_parameters: dict[str, str]
+) -> None:
     """Send up to ``MAX_EXAMPLES`` generated cases to one operation; raise on the first failure."""
+    strategy = operation.as_strategy(generation_mode=mode, path_parameters=path_parameters)
 
-    @given(case=operation.as_strategy(generation_mode=mode))
+    @given(case=strategy)
     @settings(
         max_examples=MAX_EXAMPLES,
         deadline=None,
         database=None,
-        derandomize=True,
+        derandomize=DERANDOMIZE,
         # Shrinking could take minutes; the failure report carries a curl command instead.
         phases=[Phase.explicit, Phase.generate],
         suppress_health_check=list(HealthCheck),
     )
     def send(case: Any) -> None:
-        fuzzer.cases += 1
         response = case.call(session=fuzzer.session, headers=fuzzer.headers_for(case))
+        RESPONSES[f"{response.status_code // 100}xx"] += 1
         case.validate_response(response, checks=CHECKS)
 
-    try:
+    # A pass may have no cases: an operation whose only parameter is a string
+    # of any content has no invalid values.
+    with contextlib.suppress(Unsatisfiable):
         send()
-    except Unsatisfiable:
-        # A mode may have no cases: an operation whose only parameter is a
-        # string of any content has no invalid values.
-        pass
 
 
 def test_gateway_fuzzing(gateway_schema: Any, fuzzer: Fuzzer) -> None:
     failures = []
+    passes = [
+        ("positive", GenerationMode.POSITIVE, False),
+        ("negative", GenerationMode.NEGATIVE, False),
+        ("seeded", GenerationMode.POSITIVE, True),
+    ]
     for result in gateway_schema.get_all_operations():
         operation = result.ok()
-        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+        for name, mode, seeded in passes:
+            path_parameters = {}
+            if seeded:
+                declared = {parameter.name for parameter in operation.path_parameters}
+                seeds = fuzzer.seed()
+                path_parameters = {key: seeds[key] for key in declared if key in seeds}
             try:
-                fuzz_operation(operation, mode, fuzzer)
+                fuzz_operation(operation, mode, fuzzer, path_parameters)
             # Every operation runs, and the failures are reported together.
             # schemathesis raises its failures as an ExceptionGroup.
             except (Exception, BaseExceptionGroup) as exc:
-                failures.append(f"{operation.label} ({mode.value}): {exc}")
+                failures.append(f"{operation.label} ({name}): {exc}")
 
-    assert not failures, f"{len(failures)} operations failed:\n\n" + "\n\n".join(failures)
+    assert not failures, f"{len(failures)} fuzzing passes failed:\n\n" + "\n\n".join(failures)
