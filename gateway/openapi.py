@@ -134,7 +134,8 @@ class Components:
 
     def __init__(self) -> None:
         self.models: dict[tuple[type[BaseModel], JsonSchemaMode], None] = {}
-        # Definitions that query models refer to; their fields are inlined as parameters.
+        # Definitions that the fields of query models refer to, because the
+        # fields themselves become parameters and not a component.
         self.extra: dict[str, Any] = {}
 
     def ref(self, model: type[BaseModel], mode: JsonSchemaMode) -> dict[str, Any]:
@@ -164,7 +165,7 @@ class Components:
 
     def _name(self, model: type[BaseModel], mode: JsonSchemaMode) -> str:
         # models_json_schema names a model used in both modes Name-Input and
-        # Name-Output; the names are stable because they depend on the modes only.
+        # Name-Output, which the $ref built here would miss, so each model has one mode.
         modes = {used_mode for used_model, used_mode in self.models if used_model is model}
         if len(modes) > 1:
             raise ValueError(

@@ -1,4 +1,4 @@
-"""What an HTTP route accepts and returns, declared beside its handler.
+"""Contracts of HTTP routes, declared beside their handlers.
 
 ``documented`` records an ``Operation`` on a handler of ``api``. The
 gateway's OpenAPI document is built from these records and the route
@@ -34,10 +34,10 @@ Handler = TypeVar("Handler", bound=Callable[..., Any])
 class Operation:
     """The contract of one route handler.
 
-    ``responses`` maps each success or redirect status to its body; every
-    route may also answer with the API's error body. ``auth`` says whether
-    the route needs a token (``required``), reads one if sent (``optional``)
-    or ignores it (``none``).
+    ``responses`` maps each success or redirect status to its body, and every
+    route may also respond with the API's error body. ``auth`` is whether the
+    route needs a token (``required``), reads one if sent (``optional``) or
+    ignores it (``none``).
     """
 
     responses: Mapping[int, ResponseBody]

@@ -72,7 +72,7 @@ CHECKS = [
 
 
 class Fuzzer:
-    """The signed-in user whose token the cases carry, and the count of cases sent."""
+    """The signed-in user whose token the cases carry, and the objects it owns."""
 
     def __init__(self, suite: Suite, data_rpc: Any) -> None:
         self.data_rpc = data_rpc
@@ -99,7 +99,7 @@ class Fuzzer:
             ("/api/v1/organizations", {"name": self.organization}),
         ):
             response = self.session.post(self.api_url + path, json=body, headers=headers)
-            # 409: it exists; 422: the fuzzer released or revoked the version.
+            # 409 means that it exists, and 422 that the fuzzer released or revoked the version.
             assert response.status_code in (200, 409, 422), response.text
         return {
             "username": self.username,
@@ -131,7 +131,7 @@ def gateway_schema(suite: Suite, fuzzer: Fuzzer) -> Any:
     document = requests.get(suite.api_url + "/openapi.json", timeout=30).json()
     schema = schemathesis.openapi.from_dict(document)
     schema.config.update(base_url=suite.api_url)
-    # Page routes answer HTML forms and are covered by tests/integration/test_pages.py.
+    # Page routes serve HTML forms, which tests/integration/test_pages.py covers.
     return schema.exclude(tag="pages")
 
 
