@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 import time
 from typing import Any
 
@@ -52,6 +53,10 @@ JSON_TYPE = "application/json"
 
 # Largest JSON body the API reads; box files go to binstore, not here.
 MAX_JSON_BODY = 1024 * 1024  # bytes
+# Deepest nesting of arrays and objects in a JSON body. The API's bodies nest
+# two levels; the limit keeps recursive code far from Python's recursion limit.
+MAX_JSON_DEPTH = 32
+DEPTH_MESSAGE = f"request body nests arrays or objects deeper than {MAX_JSON_DEPTH} levels"
 
 
 def json_response(
@@ -87,14 +92,46 @@ def read_json(request: Request) -> dict[str, Any]:
     if not raw.strip():
         return {}
     try:
-        body = json.loads(raw)
+        body = json.loads(raw, parse_constant=_reject_constant)
+    except RecursionError as exc:
+        raise InvalidInput(DEPTH_MESSAGE) from exc
     except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidInput(f"request body is not valid JSON: {exc}") from exc
+        raise InvalidInput(_invalid_json_message(exc)) from exc
     if not isinstance(body, dict):
         raise InvalidInput("request body must be a JSON object")
+    if _depth(body) > MAX_JSON_DEPTH:
+        raise InvalidInput(DEPTH_MESSAGE)
     if _contains_nul(body):
         raise InvalidInput(NUL_MESSAGE.format(where="request body"))
     return body
+
+
+def _reject_constant(name: str) -> None:
+    # Python's json module reads NaN and Infinity, which are not JSON (RFC 8259, section 6).
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def _invalid_json_message(exc: Exception) -> str:
+    # Python refuses to convert integers longer than sys.get_int_max_str_digits(),
+    # and its message advises changing that limit, which a client cannot do.
+    if "integer string conversion" in str(exc):
+        limit = sys.get_int_max_str_digits()
+        return f"request body contains a number of more than {limit} digits"
+    return f"request body is not valid JSON: {exc}"
+
+
+def _depth(value: Any) -> int:
+    """Return how deeply arrays and objects nest in ``value``, without recursion."""
+    deepest = 0
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            item = list(item.values())
+        if isinstance(item, list):
+            deepest = max(deepest, depth)
+            stack.extend((child, depth + 1) for child in item)
+    return deepest
 
 
 # PostgreSQL text cannot hold NUL, so a value with one fails in the database.

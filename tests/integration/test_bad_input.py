@@ -237,14 +237,44 @@ def test_rejected_box_is_not_created(owned: OwnedObjects) -> None:
         (b'"box"', "must be a JSON object"),
         (b"42", "must be a JSON object"),
         (b"null", "must be a JSON object"),
+        (b'{"a": NaN}', "NaN is not a JSON value"),
+        (b'{"a": -Infinity}', "-Infinity is not a JSON value"),
+        (b'{"a": 1' + b"0" * 5000 + b"}", "a number of more than 4300 digits"),
+        (b"[" * 100_000 + b"]" * 100_000, "deeper than 32 levels"),
+        (b'{"a":' * 33 + b"1" + b"}" * 33, "deeper than 32 levels"),
+        (b'{"a": [' * 17 + b"1" + b"]}" * 17, "deeper than 32 levels"),
     ],
-    ids=["unquoted", "trailing comma", "not UTF-8", "array", "string", "number", "null"],
+    ids=[
+        "unquoted",
+        "trailing comma",
+        "not UTF-8",
+        "array",
+        "string",
+        "number",
+        "null",
+        "NaN",
+        "Infinity",
+        "5001 digits",
+        "100000 levels",
+        "33 objects",
+        "34 arrays and objects",
+    ],
 )
 def test_malformed_body_is_400(owned: OwnedObjects, raw: bytes, fragment: str) -> None:
     for path in ("/api/v1/boxes", owned.box_path + "/versions", "/api/v2/authenticate"):
         response = owned.user.post(path, data=raw, headers={"Content-Type": "application/json"})
 
         assert_error(response, 400, fragment)
+
+
+def test_body_nested_32_levels_is_read(owned: OwnedObjects) -> None:
+    raw = b'{"version": "2.0.0", "a":' + b"[" * 31 + b"]" * 31 + b"}"
+
+    response = owned.user.post(
+        owned.box_path + "/versions", data=raw, headers={"Content-Type": "application/json"}
+    )
+
+    assert response.status_code == 200, response.text
 
 
 def test_oversize_body_is_413(owned: OwnedObjects) -> None:
