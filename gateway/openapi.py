@@ -108,6 +108,7 @@ def build_document(service_cls: type, server_url: str, version: str) -> dict[str
         operation_ids.add(operation_id)
         item = _operation(route, operation_id, components)
         paths.setdefault(route.path, {})[route.method.lower()] = item
+    schemas = components.schemas()
 
     return {
         "openapi": OPENAPI_VERSION,
@@ -123,30 +124,34 @@ def build_document(service_cls: type, server_url: str, version: str) -> dict[str
         "servers": [{"url": server_url.rstrip("/")}],
         "paths": paths,
         "components": {
-            "schemas": components.schemas(),
+            "schemas": schemas,
             "securitySchemes": {**TOKEN_SCHEMES, **SESSION_SCHEME},
         },
     }
 
 
 class Components:
-    """The models an operation refers to, turned into ``#/components/schemas`` at the end."""
+    """The models that operations refer to, collected into ``#/components/schemas``."""
 
     def __init__(self) -> None:
-        self.models: dict[tuple[type[BaseModel], JsonSchemaMode], None] = {}
+        # Each reference is a dict that schemas() fills in, because pydantic
+        # names a component only once it sees every model: a model used in
+        # both modes becomes Name-Input and Name-Output, and two models of one
+        # name get their modules' names.
+        self.references: list[tuple[type[BaseModel], JsonSchemaMode, dict[str, Any]]] = []
         # Definitions that the fields of query models refer to, because the
         # fields themselves become parameters and not a component.
         self.extra: dict[str, Any] = {}
 
     def ref(self, model: type[BaseModel], mode: JsonSchemaMode) -> dict[str, Any]:
-        self.models[(model, mode)] = None
-        return {"$ref": COMPONENT_REF.format(model=self._name(model, mode))}
+        reference: dict[str, Any] = {}
+        self.references.append((model, mode, reference))
+        return reference
 
     def query_parameters(self, model: type[BaseModel]) -> list[dict[str, Any]]:
         """Return the model's fields as query parameters, each with its own schema."""
         schema = model.model_json_schema(ref_template=COMPONENT_REF)
-        for name, definition in schema.get("$defs", {}).items():
-            self.extra[name] = definition
+        self.extra.update(schema.get("$defs", {}))
         required = set(schema.get("required", ()))
         parameters = []
         for name, field_schema in schema["properties"].items():
@@ -160,19 +165,12 @@ class Components:
         return parameters
 
     def schemas(self) -> dict[str, Any]:
-        _, top = models_json_schema(list(self.models), ref_template=COMPONENT_REF)
+        """Fill in every reference and return the component schemas, sorted by name."""
+        keys = list(dict.fromkeys((model, mode) for model, mode, _ in self.references))
+        mapping, top = models_json_schema(keys, ref_template=COMPONENT_REF)
+        for model, mode, reference in self.references:
+            reference.update(mapping[(model, mode)])
         return dict(sorted({**self.extra, **top.get("$defs", {})}.items()))
-
-    def _name(self, model: type[BaseModel], mode: JsonSchemaMode) -> str:
-        # models_json_schema names a model used in both modes Name-Input and
-        # Name-Output, which the $ref built here would miss, so each model has one mode.
-        modes = {used_mode for used_model, used_mode in self.models if used_model is model}
-        if len(modes) > 1:
-            raise ValueError(
-                f"model {model.__name__} is used as a request and a response; "
-                "give each use a model of its own"
-            )
-        return model.__name__
 
 
 def _without_null(schema: dict[str, Any]) -> dict[str, Any]:
