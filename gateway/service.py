@@ -16,6 +16,8 @@ from .routes.boxes import BoxRoutes
 from .routes.catalog import CatalogRoutes
 from .routes.downloads import DownloadRoutes
 from .routes.health import HealthRoutes
+from .routes.job_pages import JobPageRoutes
+from .routes.jobs import JobRoutes
 from .routes.openapi import OpenApiRoutes
 from .routes.organizations import OrganizationRoutes
 from .routes.pages import PageRoutes
@@ -36,6 +38,8 @@ class GatewayService(
     PageRoutes,
     AccountPageRoutes,
     PublishPageRoutes,
+    JobRoutes,
+    JobPageRoutes,
 ):
     name = "gateway"
 

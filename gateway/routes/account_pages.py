@@ -95,7 +95,7 @@ class AccountPageRoutes(PageBase):
     def submit_token_revoke(self, request: Request, visitor: Visitor, token_id: str) -> Response:
         actor = self.require_visitor(request, visitor)
         self.form(request, visitor)
-        if not token_id.isdigit() or len(token_id) > 9:
+        if not (token_id.isascii() and token_id.isdigit()) or len(token_id) > 9:
             raise NotFound(f"token {token_id!r} not found")
         try:
             self.data.revoke_token_by_id(actor, int(token_id))

@@ -154,25 +154,25 @@ def test_page_routes_are_html(document: dict[str, Any]) -> None:
     assert pages
 
 
-class JobRoutes(GatewayBase):
+class MirrorRoutes(GatewayBase):
     """A route group added without a ``documented`` record on its handlers."""
 
-    @api("GET", V1 + "/jobs/<int:job_id>")
-    @api("GET", V2 + "/jobs/<int:job_id>")
-    def get_job(self, request: Request, job_id: int) -> Any:
+    @api("GET", V1 + "/mirrors/<int:mirror_id>")
+    @api("GET", V2 + "/mirrors/<int:mirror_id>")
+    def get_mirror(self, request: Request, mirror_id: int) -> Any:
         raise NotImplementedError
 
 
-class GatewayWithJobs(GatewayService, JobRoutes):
+class GatewayWithMirrors(GatewayService, MirrorRoutes):
     name = "gateway"
 
 
 def test_new_route_group_appears_without_edits() -> None:
-    document = build_document(GatewayWithJobs, SERVER, "1.2.3")
-    get_job = document["paths"]["/api/v1/jobs/{job_id}"]["get"]
+    document = build_document(GatewayWithMirrors, SERVER, "1.2.3")
+    get_mirror = document["paths"]["/api/v1/mirrors/{mirror_id}"]["get"]
 
-    assert get_job["operationId"] == "get_job_v1"
-    assert get_job["parameters"][0]["schema"]["type"] == "integer"
-    assert "application/json" in get_job["responses"]["200"]["content"]
-    assert "/api/v2/jobs/{job_id}" in document["paths"]
+    assert get_mirror["operationId"] == "get_mirror_v1"
+    assert get_mirror["parameters"][0]["schema"]["type"] == "integer"
+    assert "application/json" in get_mirror["responses"]["200"]["content"]
+    assert "/api/v2/mirrors/{mirror_id}" in document["paths"]
     assert OpenAPIV31SpecValidator(document).is_valid()
