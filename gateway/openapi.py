@@ -33,7 +33,7 @@ COMPONENT_REF = "#/components/schemas/{model}"
 # A werkzeug rule variable: <name>, <converter:name> or <converter(arguments):name>.
 RULE_VARIABLE = re.compile(r"<(?:(?P<converter>\w+)(?:\((?P<arguments>[^)]*)\))?:)?(?P<name>\w+)>")
 
-# Credentials the API accepts, in the order the gateway looks for them.
+# Credentials the API accepts, in the order the gateway reads them.
 TOKEN_SCHEMES: dict[str, dict[str, Any]] = {
     "bearer": {"type": "http", "scheme": "bearer", "description": "An API token."},
     "atlasToken": {"type": "apiKey", "in": "header", "name": TOKEN_HEADER},
@@ -135,7 +135,7 @@ class Components:
 
     def __init__(self) -> None:
         # Each reference is a dict that schemas() fills in, because pydantic
-        # names a component only once it sees every model: a model used in
+        # names a component only after it processes every model: a model used in
         # both modes becomes Name-Input and Name-Output, and two models of one
         # name get their modules' names.
         self.references: list[tuple[type[BaseModel], JsonSchemaMode, dict[str, Any]]] = []

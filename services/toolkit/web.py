@@ -54,7 +54,7 @@ JSON_TYPE = "application/json"
 # Largest JSON body the API reads; box files go to binstore, not here.
 MAX_JSON_BODY = 1024 * 1024  # bytes
 # Deepest nesting of arrays and objects in a JSON body. The API's bodies nest
-# two levels; the limit keeps recursive code far from Python's recursion limit.
+# two levels, and the limit keeps recursive code far from Python's recursion limit.
 MAX_JSON_DEPTH = 32
 DEPTH_MESSAGE = f"request body nests arrays or objects deeper than {MAX_JSON_DEPTH} levels"
 
@@ -112,7 +112,7 @@ def _reject_constant(name: str) -> None:
 
 
 def _invalid_json_message(exc: Exception) -> str:
-    # Python refuses to convert integers longer than sys.get_int_max_str_digits(),
+    # Python raises ValueError for integers longer than sys.get_int_max_str_digits(),
     # and its message advises changing that limit, which a client cannot do.
     if "integer string conversion" in str(exc):
         limit = sys.get_int_max_str_digits()
