@@ -29,8 +29,8 @@ from schemathesis.specs.openapi.checks import (
 from tests.conftest import Suite, unique
 from tests.fuzz.conftest import RESPONSES
 
-# Cases per operation in each pass; three passes over about 55 operations
-# send about 1,500 requests. ATLAS_FUZZ_EXAMPLES=200 ATLAS_FUZZ_RANDOM=1
+# Cases per operation in each pass; three passes over about 60 operations
+# send about 1,800 requests. ATLAS_FUZZ_EXAMPLES=200 ATLAS_FUZZ_RANDOM=1
 # searches longer and with new cases on each run.
 MAX_EXAMPLES = int(os.environ.get("ATLAS_FUZZ_EXAMPLES", "10"))
 DERANDOMIZE = not os.environ.get("ATLAS_FUZZ_RANDOM")
