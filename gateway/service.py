@@ -23,6 +23,7 @@ from .routes.organizations import OrganizationRoutes
 from .routes.pages import PageRoutes
 from .routes.publish_pages import PublishPageRoutes
 from .routes.tokens import TokenRoutes
+from .routes.webhooks import WebhookRoutes
 
 
 class GatewayService(
@@ -40,6 +41,7 @@ class GatewayService(
     PublishPageRoutes,
     JobRoutes,
     JobPageRoutes,
+    WebhookRoutes,
 ):
     name = "gateway"
 

@@ -73,3 +73,8 @@ EVENT_TYPES: dict[str, type[Event]] = {
     "job.submitted": JobEvent,
     "job.finished": JobEvent,
 }
+
+# Events that webhook subscriptions may name. A subscription of an account
+# receives them for every box of the account; job.finished also for jobs
+# that concern the account but no box.
+WEBHOOK_EVENTS = ("version.released", "version.revoked", "provider.uploaded", "job.finished")

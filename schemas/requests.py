@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from schemas.events import WEBHOOK_EVENTS
 from schemas.fields import (
     Architecture,
     LongText,
@@ -109,6 +110,49 @@ class ProviderUpdate(ProviderFields):
     @classmethod
     def unwrap(cls, data: Any) -> Any:
         return _unwrap(data, "provider")
+
+
+def _check_http_url(url: str) -> None:
+    if not url.startswith(("http://", "https://")):
+        raise ValueError("url must be an http or https URL")
+
+
+class BoxImport(Body):
+    """A request to fetch a provider's box file from ``url`` into binstore."""
+
+    url: str = Field(min_length=1, max_length=2048)
+    checksum: str | None = Field(default=None, max_length=128)
+    checksum_type: str | None = Field(default=None, max_length=16)
+
+    @model_validator(mode="after")
+    def check_fields(self) -> BoxImport:
+        _check_http_url(self.url)
+        check_checksum(self.checksum_type or None, self.checksum or None)
+        return self
+
+
+class WebhookCreate(Body):
+    """A new webhook subscription of an account or a box."""
+
+    url: str = Field(min_length=1, max_length=2048)
+    events: list[str] = Field(min_length=1, max_length=len(WEBHOOK_EVENTS))
+
+    @field_validator("url")
+    @classmethod
+    def check_url(cls, url: str) -> str:
+        _check_http_url(url)
+        return url
+
+    @field_validator("events")
+    @classmethod
+    def check_events(cls, events: list[str]) -> list[str]:
+        unknown = [event for event in events if event not in WEBHOOK_EVENTS]
+        if unknown:
+            raise ValueError(
+                f"{', '.join(map(repr, unknown))} cannot be subscribed to; "
+                f"use {', '.join(WEBHOOK_EVENTS)}"
+            )
+        return events
 
 
 class Login(Body):

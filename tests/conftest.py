@@ -130,6 +130,11 @@ def base_config(database_url: str, amqp_uri: str, storage_root: Path) -> dict[st
             cfg.JOB_BACKOFF_MAX: 1.0,
             cfg.JOB_SCAN_INTERVAL: 0.2,
             cfg.JOB_LEASE: 6.0,
+            # Webhook receivers and box sources of the tests listen on
+            # 127.0.0.1; tests aim at 127.0.0.2 to see a loopback address rejected.
+            cfg.OUTBOUND_ALLOWLIST: ["127.0.0.1"],
+            cfg.WEBHOOK_TIMEOUT: 5.0,
+            cfg.IMPORT_TIMEOUT: 10.0,
         },
     }
 

@@ -28,6 +28,7 @@ from services.toolkit import config as cfg
 from services.toolkit.errors import ServiceUnavailable
 from services.toolkit.logs import message_headers
 
+from .lifecycle import Policy
 from .models import OutboxEvent, utcnow
 
 log = logging.getLogger(__name__)
@@ -40,19 +41,33 @@ RELAY_BATCH = 500
 class UnitOfWork:
     """One database transaction and the events it will publish on commit."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(
+        self,
+        session: Session,
+        policy: Policy,
+        on_emit: EmitObserver | None = None,
+    ) -> None:
         self.session = session
+        self.policy = policy
         self.events: list[OutboxEvent] = []
         self.committed_callbacks: list[Callable[[], None]] = []
+        self._on_emit = on_emit
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` once the transaction has committed; never if it rolls back."""
         self.committed_callbacks.append(callback)
 
     def emit(self, event_type: str, payload: dict[str, Any]) -> None:
+        """Write an event to the outbox and let the observer act on it in this transaction."""
         event = OutboxEvent(event_type=event_type, payload=payload)
         self.session.add(event)
         self.events.append(event)
+        if self._on_emit is not None:
+            self._on_emit(self, event_type, payload)
+
+
+# Called with the unit, the event type and the payload of every emitted event.
+EmitObserver = Callable[[UnitOfWork, str, dict[str, Any]], None]
 
 
 class DatabaseAccess:
@@ -64,7 +79,7 @@ class DatabaseAccess:
     def transaction(self) -> Iterator[UnitOfWork]:
         """Run a block in one transaction and publish its events after commit."""
         session = self._provider.sessionmaker()
-        unit = UnitOfWork(session)
+        unit = UnitOfWork(session, self._provider.policy, self._provider.on_emit)
         try:
             yield unit
             session.flush()
@@ -122,8 +137,13 @@ class Database(DependencyProvider):
     engine: Engine
     sessionmaker: sessionmaker[Session]
 
+    def __init__(self, on_emit: EmitObserver | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.on_emit = on_emit
+
     def setup(self) -> None:
         config = self.container.config
+        self.policy = Policy.from_config(config)
         self.engine = create_engine(
             cfg.database_url(config),
             pool_size=int(config.get("max_workers", 10)),

@@ -27,6 +27,7 @@ from typing import Any
 from sqlalchemy.orm import object_session
 from transitions import EventData, Machine, MachineError
 
+from services.toolkit import config as cfg
 from services.toolkit.errors import Conflict
 
 from .models import Job, JobState, JobTransition, utcnow
@@ -84,6 +85,15 @@ class Policy:
     backoff_base: float  # seconds before the first retry; doubled for each later one
     backoff_max: float  # seconds, the longest wait between attempts
     max_attempts: int  # attempts a job gets by default, and again on a manual retry
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Policy:
+        return cls(
+            lease=float(cfg.setting(config, cfg.JOB_LEASE)),
+            backoff_base=float(cfg.setting(config, cfg.JOB_BACKOFF_BASE)),
+            backoff_max=float(cfg.setting(config, cfg.JOB_BACKOFF_MAX)),
+            max_attempts=int(cfg.setting(config, cfg.JOB_MAX_ATTEMPTS)),
+        )
 
     def backoff(self, attempt: int) -> float:
         """Return the seconds to wait after failed attempt ``attempt``, with jitter.

@@ -26,7 +26,7 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 NAMING_CONVENTION = {
@@ -169,6 +169,30 @@ class WebSession(Base):
     last_seen_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
 
     account: Mapped[Account] = relationship()
+
+
+class LoginFailure(Base):
+    """A sign-in with a password that failed, or is still being checked, counted for one window.
+
+    Rows are keyed by the login name as typed, whether or not an account has
+    that name, so that the limits reveal nothing about which accounts exist.
+    """
+
+    __tablename__ = "login_failures"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    # sha256 of the lowercased login name; a password typed into the name
+    # field by mistake is not stored.
+    login_hash: Mapped[str] = mapped_column(String(64))
+    # The client's IP address, or its /64 network for IPv6; None when unknown.
+    client_address: Mapped[str | None] = mapped_column(String(64))
+    failed_at: Mapped[dt.datetime] = mapped_column(Timestamp, default=utcnow)
+
+    __table_args__ = (
+        Index("ix_login_failures_login_hash_failed_at", login_hash, failed_at),
+        Index("ix_login_failures_client_address_failed_at", client_address, failed_at),
+        Index("ix_login_failures_failed_at", failed_at),
+    )
 
 
 class Box(Base):
@@ -324,6 +348,16 @@ class UploadTarget(Base):
     artifact_sha256: Mapped[str | None] = mapped_column(
         ForeignKey("artifacts.sha256", ondelete="SET NULL")
     )
+    # The box.import job that uploads through this target. Its token changes
+    # with each attempt, while binstore keeps the received bytes under the
+    # target's id, so a later attempt continues the upload.
+    job_id: Mapped[int | None] = mapped_column(
+        ForeignKey("jobs.id", ondelete="CASCADE"), index=True
+    )
+    # A checksum declared for this upload only (by an import); binstore checks
+    # it instead of the provider's, which it replaces once the file is stored.
+    checksum: Mapped[str | None] = mapped_column(String(128))
+    checksum_type: Mapped[str | None] = mapped_column(String(16))
 
     provider: Mapped[Provider] = relationship()
 
@@ -432,3 +466,28 @@ class JobTransition(Base):
     # Who caused it: a username, "dispatcher" or a worker's name.
     actor: Mapped[str | None] = mapped_column(String(128))
     error: Mapped[str | None] = mapped_column(Text)
+
+
+class Webhook(Base):
+    """A subscription that POSTs events of an account's boxes, or of one box, to a URL."""
+
+    __tablename__ = "webhooks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), index=True
+    )
+    # None subscribes to every box of the account.
+    box_id: Mapped[int | None] = mapped_column(
+        ForeignKey("boxes.id", ondelete="CASCADE"), index=True
+    )
+    url: Mapped[str] = mapped_column(String(2048))
+    events: Mapped[list[str]] = mapped_column(ARRAY(String(32)))
+    # The signing secret, AES-GCM encrypted under a key derived from the
+    # secret key; workers decrypt it to sign each delivery.
+    secret_sealed: Mapped[str] = mapped_column(Text)
+    created_by: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(Timestamp, default=utcnow)
+
+    account: Mapped[Account] = relationship()
+    box: Mapped[Box | None] = relationship()

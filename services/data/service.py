@@ -14,12 +14,14 @@ from .rpc.accounts import AccountsRpc
 from .rpc.boxes import BoxesRpc
 from .rpc.catalog import CatalogRpc
 from .rpc.garbage import GarbageRpc
+from .rpc.imports import ImportsRpc
 from .rpc.jobs import JobsRpc
 from .rpc.organizations import OrganizationsRpc
 from .rpc.pages import PagesRpc
 from .rpc.sessions import SessionsRpc
 from .rpc.tokens import TokensRpc
 from .rpc.uploads import UploadsRpc
+from .rpc.webhooks import WebhooksRpc
 
 
 class DataService(
@@ -34,5 +36,7 @@ class DataService(
     SessionsRpc,
     PagesRpc,
     JobsRpc,
+    WebhooksRpc,
+    ImportsRpc,
 ):
     name = "data"

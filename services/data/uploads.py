@@ -91,11 +91,12 @@ def begin_upload(unit: UnitOfWork, token: str, size: int | None = None) -> dict[
                 "resume that upload or request a new upload URL"
             )
     provider = target.provider
+    declared = target if target.checksum_type is not None else provider
     return {
         "target_id": target.id,
         "provider_id": provider.id,
-        "checksum_type": provider.checksum_type,
-        "checksum": provider.checksum,
+        "checksum_type": declared.checksum_type,
+        "checksum": declared.checksum,
         "size": target.size,
     }
 
@@ -123,6 +124,9 @@ def finish_upload(
     provider.state = ProviderState.UPLOADED
     provider.inspection = InspectionState.PENDING
     provider.last_error = None
+    if target.checksum_type is not None:
+        provider.checksum_type = target.checksum_type
+        provider.checksum = target.checksum
     if provider.checksum_type is None:
         provider.checksum_type = "sha256"
         provider.checksum = sha256

@@ -48,6 +48,10 @@ DISCOVERY_CACHE_TTL = "discovery_cache_ttl"
 HEALTH_TIMEOUT = "health_timeout"
 OPERATIONS_ADDRESS = "operations_address"
 SESSION_TTL = "session_ttl"
+LOGIN_FAILURE_WINDOW = "login_failure_window"
+LOGIN_MAX_FAILURES_PER_ACCOUNT = "login_max_failures_per_account"
+LOGIN_MAX_FAILURES_PER_ADDRESS = "login_max_failures_per_address"
+SHUTDOWN_GRACE_PERIOD = "shutdown_grace_period"
 JOB_LEASE = "job_lease"
 JOB_BACKOFF_BASE = "job_backoff_base"
 JOB_BACKOFF_MAX = "job_backoff_max"
@@ -55,6 +59,9 @@ JOB_MAX_ATTEMPTS = "job_max_attempts"
 JOB_SCAN_INTERVAL = "job_scan_interval"
 JOB_POOL_SIZE = "job_pool_size"
 JOB_POOLS = "job_pools"
+OUTBOUND_ALLOWLIST = "outbound_allowlist"
+WEBHOOK_TIMEOUT = "webhook_timeout"
+IMPORT_TIMEOUT = "import_timeout"
 
 DEFAULTS: dict[str, Any] = {
     PUBLIC_URL: "http://127.0.0.1:8000",
@@ -81,6 +88,10 @@ DEFAULTS: dict[str, Any] = {
     HEALTH_TIMEOUT: 3.0,  # seconds
     OPERATIONS_ADDRESS: "",  # empty: no listener for /metrics and /health/instance
     SESSION_TTL: 14 * 24 * 3600,  # seconds
+    LOGIN_FAILURE_WINDOW: 900,  # seconds over which failed sign-ins are counted
+    LOGIN_MAX_FAILURES_PER_ACCOUNT: 10,  # failed sign-ins to one login name per window
+    LOGIN_MAX_FAILURES_PER_ADDRESS: 30,  # failed sign-ins from one client address per window
+    SHUTDOWN_GRACE_PERIOD: 25.0,  # seconds in-flight work may take after SIGTERM
     JOB_LEASE: 60.0,  # seconds a running job lives without a heartbeat
     JOB_BACKOFF_BASE: 2.0,  # seconds before the first retry, doubled for each later one
     JOB_BACKOFF_MAX: 300.0,  # seconds, the longest wait between attempts
@@ -88,6 +99,11 @@ DEFAULTS: dict[str, Any] = {
     JOB_SCAN_INTERVAL: 1.0,  # seconds between the dispatcher's scans for due and lost jobs
     JOB_POOL_SIZE: 8,  # jobs of one kind a worker process runs at once
     JOB_POOLS: {},  # job kind -> pool size, for kinds that differ from job_pool_size
+    # Networks (CIDR) and host names that webhooks and box imports may reach
+    # although they are private, loopback or link-local.
+    OUTBOUND_ALLOWLIST: [],
+    WEBHOOK_TIMEOUT: 10.0,  # seconds a webhook receiver has to connect and to respond
+    IMPORT_TIMEOUT: 60.0,  # seconds a box import's source has to connect and between reads
 }
 
 DEFAULT_CONFIG_PATH = Path(__file__).resolve().parents[2] / "config.yaml"

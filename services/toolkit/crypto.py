@@ -1,8 +1,10 @@
-"""Random tokens, their stored hashes and signed, expiring URL tokens.
+"""Random tokens, their stored hashes, signed expiring URL tokens and sealed secrets.
 
 API and upload tokens are 256-bit random values, so a plain sha256 is a
 safe stored form: there is nothing to guess that a slow hash would protect.
 Passwords, which people choose, are hashed with argon2 by the data service.
+Webhook secrets must be read back to sign each delivery, so they are stored
+encrypted (``seal``/``unseal``) instead of hashed.
 """
 
 from __future__ import annotations
@@ -13,13 +15,28 @@ import hmac
 import secrets
 import time
 
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
 TOKEN_BYTES = 32
+# AES-GCM's standard nonce size; a random nonce per message is safe for far
+# more messages than Atlas seals under one key.
+NONCE_BYTES = 12
 
 # Purpose of the signed tokens in binstore download URLs.
 DOWNLOAD_PURPOSE = "download"
 # Purpose of the signature on an upload's error message that binstore sends
 # back to the gateway's upload page, so the page shows only messages binstore wrote.
 UPLOAD_ERROR_PURPOSE = "upload-error"
+# HKDF info that derives the key sealing webhook secrets from the secret key,
+# so that key serves nothing else.
+WEBHOOK_SECRET_PURPOSE = b"atlas webhook secret"
+
+
+class SealBroken(ValueError):
+    """A sealed value was altered, or sealed under another secret key."""
 
 
 def new_token() -> str:
@@ -57,3 +74,34 @@ def verify(key: bytes, purpose: str, subject: str, token: str, now: float | None
     message = f"{purpose}\n{subject}\n{expires}".encode()
     expected = _b64(hmac.new(key, message, hashlib.sha256).digest())
     return hmac.compare_digest(expected, signature)
+
+
+def _sealing_key(key: bytes, purpose: bytes) -> AESGCM:
+    derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose).derive(key)
+    return AESGCM(derived)
+
+
+def seal(key: bytes, plaintext: str, purpose: bytes = WEBHOOK_SECRET_PURPOSE) -> str:
+    """Encrypt ``plaintext`` with AES-256-GCM under a key derived from ``key`` for ``purpose``.
+
+    Returns URL-safe base64 of the nonce followed by the ciphertext and its tag.
+    """
+    nonce = secrets.token_bytes(NONCE_BYTES)
+    sealed = _sealing_key(key, purpose).encrypt(nonce, plaintext.encode(), purpose)
+    return _b64(nonce + sealed)
+
+
+def unseal(key: bytes, sealed: str, purpose: bytes = WEBHOOK_SECRET_PURPOSE) -> str:
+    """Return the plaintext that ``seal`` encrypted; raise ``SealBroken`` if it does not open."""
+    try:
+        raw = base64.urlsafe_b64decode(sealed + "=" * (-len(sealed) % 4))
+    except ValueError as exc:
+        raise SealBroken("the sealed value is not base64") from exc
+    nonce, ciphertext = raw[:NONCE_BYTES], raw[NONCE_BYTES:]
+    try:
+        return _sealing_key(key, purpose).decrypt(nonce, ciphertext, purpose).decode()
+    except InvalidTag as exc:
+        raise SealBroken(
+            "the sealed value was altered or sealed under another secret key; "
+            "check that every service has the same ATLAS_SECRET_KEY"
+        ) from exc

@@ -15,12 +15,15 @@ from nameko.dependency_providers import Config
 
 from services.toolkit import config as cfg
 from services.toolkit.consul import ServiceCatalog
-from services.toolkit.crypto import DOWNLOAD_PURPOSE, sign
+from services.toolkit.crypto import DOWNLOAD_PURPOSE, SealBroken, sign, unseal
 from services.toolkit.errors import NotFound
 from services.toolkit.jobs import JobRun, PermanentJobError, job_kind
 from services.toolkit.operations import ServiceOperations
+from services.toolkit.outbound import Allowlist, guarded_session
 from services.toolkit.rpc import TimedRpcProxy
 
+from . import delivery
+from .importing import Importer
 from .inspection import Expectation, inspect
 
 CHUNK_SIZE = 1024 * 1024
@@ -69,6 +72,40 @@ class WorkersService(ServiceOperations):
 
         self.data.record_inspection(provider_id, sha256, verdict.verified, verdict.reason)
         return verdict.as_result()
+
+    @job_kind("webhook.deliver")
+    def deliver_webhook(self, job: JobRun) -> dict[str, Any]:
+        """POST an event to a subscriber's URL, signed with the subscription's secret."""
+        try:
+            target = self.data.webhook_delivery_target(job.payload["webhook_id"])
+        except NotFound as exc:
+            raise PermanentJobError(str(exc)) from exc
+        try:
+            secret = unseal(cfg.secret_key(self.config), target["secret_sealed"])
+        except SealBroken as exc:
+            raise PermanentJobError(
+                f"the secret of webhook {target['id']} cannot be read: {exc}"
+            ) from exc
+        timeout = float(cfg.setting(self.config, cfg.WEBHOOK_TIMEOUT))
+        with guarded_session(Allowlist.from_config(self.config)) as session:
+            return delivery.deliver(session, target["url"], job, secret, timeout)
+
+    @job_kind("box.import")
+    def import_box(self, job: JobRun) -> dict[str, Any]:
+        """Fetch a provider's box file from a URL into binstore, where box.inspect follows."""
+        importer = Importer(
+            self.data,
+            guarded_session(Allowlist.from_config(self.config)),
+            self.catalog.public_url("binstore", cfg.BINSTORE_URL),
+            timeout=float(cfg.setting(self.config, cfg.IMPORT_TIMEOUT)),
+            max_size=int(cfg.setting(self.config, cfg.MAX_UPLOAD_SIZE)),
+        )
+        try:
+            return importer.run(job)
+        except NotFound as exc:
+            raise PermanentJobError(str(exc)) from exc
+        finally:
+            importer.source.close()
 
     def _blob_url(self, sha256: str) -> str:
         token = sign(cfg.secret_key(self.config), DOWNLOAD_PURPOSE, sha256, READ_URL_TTL)

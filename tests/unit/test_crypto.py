@@ -1,6 +1,8 @@
-"""Signed tokens and stored token hashes."""
+"""Signed tokens, stored token hashes and sealed secrets."""
 
-from services.toolkit.crypto import hash_token, new_token, sign, verify
+import pytest
+
+from services.toolkit.crypto import SealBroken, hash_token, new_token, seal, sign, unseal, verify
 
 KEY = b"k" * 32
 
@@ -37,3 +39,13 @@ def test_token_hash_hides_token() -> None:
     assert len(token) >= 43
     assert token not in hash_token(token)
     assert hash_token(token) == hash_token(token)
+
+
+def test_sealed_secret_opens_only_with_its_key() -> None:
+    sealed = seal(b"key one", "whsec_abc")
+
+    assert "whsec_abc" not in sealed
+    assert unseal(b"key one", sealed) == "whsec_abc"
+    with pytest.raises(SealBroken):
+        unseal(b"key two", sealed)
+    assert seal(b"key one", "whsec_abc") != sealed

@@ -10,16 +10,20 @@ from nameko.timer import timer
 
 from services.toolkit import config as cfg
 
+from .. import login_limits
 from ..database import Database
 from ..lifecycle import Policy
 from ..serialize import Urls
+from ..webhooks import submit_deliveries
 
 # Seconds between runs of the outbox relay.
 RELAY_INTERVAL = 5
 
 
 class DataBase:
-    db = Database()
+    # Every event emitted in a transaction also creates, in that transaction,
+    # the webhook deliveries that subscribe to it.
+    db = Database(on_emit=submit_deliveries)
     config = Config()
 
     @property
@@ -27,14 +31,22 @@ class DataBase:
         return Urls(cfg.setting(self.config, cfg.PUBLIC_URL))
 
     @property
+    def login_limits(self) -> login_limits.LoginLimits:
+        return login_limits.LoginLimits.from_config(self.config)
+
+    def reserve_login_attempt(self, login: str, client_address: str | None) -> None:
+        """Count a password sign-in as failed until it succeeds; raise TooManyRequests.
+
+        The attempt is committed before the password is checked, so that
+        attempts running at the same time in other processes count it.
+        """
+        with self.db.transaction() as unit:
+            login_limits.reserve_attempt(unit.session, self.login_limits, login, client_address)
+
+    @property
     def policy(self) -> Policy:
         """The job timing settings, for methods that submit or move jobs."""
-        return Policy(
-            lease=float(cfg.setting(self.config, cfg.JOB_LEASE)),
-            backoff_base=float(cfg.setting(self.config, cfg.JOB_BACKOFF_BASE)),
-            backoff_max=float(cfg.setting(self.config, cfg.JOB_BACKOFF_MAX)),
-            max_attempts=int(cfg.setting(self.config, cfg.JOB_MAX_ATTEMPTS)),
-        )
+        return Policy.from_config(self.config)
 
     @rpc
     def ping(self) -> dict[str, Any]:

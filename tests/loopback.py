@@ -1,0 +1,137 @@
+"""HTTP servers on loopback addresses that webhook and import tests aim Atlas at.
+
+``WebhookReceiver`` records each request and responds with the statuses
+it is given, in turn. ``BoxSource`` serves one file with ``Range`` support and
+can break off its first response after a given number of bytes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import eventlet
+import eventlet.wsgi
+
+from tests.conftest import free_port
+
+Handler = Callable[[dict[str, Any], Callable[..., Any]], Any]
+
+
+class _QuietLog:
+    def write(self, text: str) -> None:
+        pass
+
+
+class LoopbackServer:
+    """An eventlet WSGI server on ``host`` and a free port, run in a green thread."""
+
+    def __init__(self, app: Handler, host: str = "127.0.0.1") -> None:
+        self.host = host
+        self.port = free_port()
+        self.url = f"http://{host}:{self.port}"
+        self._socket = eventlet.listen((host, self.port))
+        self._thread = eventlet.spawn(
+            eventlet.wsgi.server, self._socket, app, log=_QuietLog(), debug=False
+        )
+
+    def stop(self) -> None:
+        self._thread.kill()
+        self._socket.close()
+
+
+@dataclass
+class ReceivedRequest:
+    headers: dict[str, str]
+    body: bytes
+
+
+class WebhookReceiver(LoopbackServer):
+    """Records every request; responds with ``statuses`` in turn, then with the last one."""
+
+    def __init__(self, statuses: tuple[int, ...] = (200,), host: str = "127.0.0.1") -> None:
+        self.statuses = list(statuses)
+        self.requests: list[ReceivedRequest] = []
+        super().__init__(self._handle, host)
+
+    def _handle(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        headers = {
+            key[5:].replace("_", "-").title(): value
+            for key, value in environ.items()
+            if key.startswith("HTTP_")
+        }
+        headers["Content-Type"] = environ.get("CONTENT_TYPE", "")
+        self.requests.append(ReceivedRequest(headers, environ["wsgi.input"].read(length)))
+        status = self.statuses.pop(0) if len(self.statuses) > 1 else self.statuses[0]
+        start_response(f"{status} Status", [("Content-Type", "text/plain")])
+        return [b"ok" if status < 300 else b"failed on purpose"]
+
+
+class SourceBrokeOff(Exception):
+    """Raised inside the response so that the server drops the connection."""
+
+
+class BoxSource(LoopbackServer):
+    """Serves ``content`` at ``/base.box`` with ``Range``; ``break_after`` cuts the first response.
+
+    ``replacement``, if given, is served from the second request on, as if
+    the file changed. Other paths get 404. ``ranges`` records the ``Range``
+    header of each request.
+    """
+
+    PATH = "/base.box"
+    PIECE = 16 * 1024
+
+    def __init__(
+        self,
+        content: bytes,
+        break_after: int | None = None,
+        host: str = "127.0.0.1",
+        replacement: bytes | None = None,
+    ) -> None:
+        self.content = content
+        self.replacement = replacement
+        self.break_after = break_after
+        self.ranges: list[str | None] = []
+        super().__init__(self._handle, host)
+        self.file_url = self.url + self.PATH
+
+    def _handle(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        requested = environ.get("HTTP_RANGE")
+        self.ranges.append(requested)
+        if len(self.ranges) == 2 and self.replacement is not None:
+            self.content = self.replacement
+        if environ["PATH_INFO"] != self.PATH:
+            start_response("404 Not Found", [("Content-Type", "text/plain")])
+            return [b"not found"]
+        total = len(self.content)
+        start = 0
+        match = re.fullmatch(r"bytes=(\d+)-", requested or "")
+        if match:
+            start = int(match.group(1))
+            start_response(
+                "206 Partial Content",
+                [
+                    ("Content-Length", str(total - start)),
+                    ("Content-Range", f"bytes {start}-{total - 1}/{total}"),
+                ],
+            )
+        else:
+            start_response("200 OK", [("Content-Length", str(total)), ("Accept-Ranges", "bytes")])
+        cut = self.break_after
+        self.break_after = None
+        return self._body(start, cut)
+
+    def _body(self, start: int, cut: int | None) -> Iterator[bytes]:
+        position = start
+        while position < len(self.content):
+            if cut is not None and position >= cut:
+                raise SourceBrokeOff(f"dropping the connection at byte {position}")
+            end = min(position + self.PIECE, len(self.content))
+            if cut is not None:
+                end = min(end, cut)
+            yield self.content[position:end]
+            position = end
