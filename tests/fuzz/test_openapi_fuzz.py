@@ -30,7 +30,7 @@ from tests.conftest import Suite, unique
 from tests.fuzz.conftest import RESPONSES
 
 # Cases per operation in each pass; three passes over about 80 operations
-# send about 1,800 requests. ATLAS_FUZZ_EXAMPLES=200 ATLAS_FUZZ_RANDOM=1
+# send about 1,600 requests. ATLAS_FUZZ_EXAMPLES=200 ATLAS_FUZZ_RANDOM=1
 # searches longer and with new cases on each run.
 MAX_EXAMPLES = int(os.environ.get("ATLAS_FUZZ_EXAMPLES", "8"))
 DERANDOMIZE = not os.environ.get("ATLAS_FUZZ_RANDOM")
