@@ -44,7 +44,7 @@ SEEDED_ARCHITECTURE = "amd64"
 
 # Handlers whose requests make Atlas fetch from or post to a URL in the body.
 # The suite's workers would send generated URLs anywhere, so they are not
-# fuzzed; tests/integration covers them against local servers.
+# fuzzed. tests/integration covers them against servers on loopback.
 OUTBOUND_HANDLERS = ("create_account_webhook", "create_box_webhook", "import_box")
 
 # Operations that revoke tokens get a new token of another user, so that the
