@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from werkzeug.wrappers import Request
 
+from services.toolkit.routespec import TOKEN_PARAMETER
+
 TOKEN_HEADER = "X-Atlas-Token"
-TOKEN_PARAMETER = "access_token"
+__all__ = ["TOKEN_HEADER", "TOKEN_PARAMETER", "request_token"]
 
 
 def request_token(request: Request) -> str | None:

@@ -18,6 +18,7 @@ from .routes.downloads import DownloadRoutes
 from .routes.health import HealthRoutes
 from .routes.job_pages import JobPageRoutes
 from .routes.jobs import JobRoutes
+from .routes.openapi import OpenApiRoutes
 from .routes.organizations import OrganizationRoutes
 from .routes.pages import PageRoutes
 from .routes.publish_pages import PublishPageRoutes
@@ -31,6 +32,7 @@ class GatewayService(
     BoxRoutes,
     DownloadRoutes,
     HealthRoutes,
+    OpenApiRoutes,
     OrganizationRoutes,
     TokenRoutes,
     CatalogRoutes,

@@ -15,7 +15,10 @@ MAX_PAGE = 1_000_000
 
 
 class SearchQuery(Body):
-    """Search parameters as Vagrant Cloud defines them; unknown parameters are ignored."""
+    """Search parameters as Vagrant Cloud defines them, with ``architecture`` added.
+
+    The gateway rejects any other query parameter but ``access_token``.
+    """
 
     q: str | None = Field(default=None, max_length=256)
     provider: ProviderName | None = None

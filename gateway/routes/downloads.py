@@ -9,8 +9,10 @@ from urllib.parse import quote, urlencode
 from nameko.events import BROADCAST, event_handler
 from werkzeug.wrappers import Request, Response
 
+from schemas import responses as out
 from services.toolkit import config as cfg
 from services.toolkit.crypto import DOWNLOAD_PURPOSE, sign
+from services.toolkit.routespec import documented
 from services.toolkit.web import JSON_TYPE, api, json_response
 
 from ..auth import request_token
@@ -26,6 +28,11 @@ class DownloadRoutes(GatewayBase):
     metadata_cache = MetadataCache()
 
     @api("GET", "/<username>/<name>")
+    @documented(
+        {200: out.BoxMetadata, 302: None},
+        summary="Get the box catalog that vagrant box add reads",
+        headers={"Location": "the box's page, for a browser that prefers HTML"},
+    )
     def box_metadata(self, request: Request, username: str, name: str) -> Any:
         # A browser following a box's short URL gets its page; vagrant asks for JSON.
         if "text/html" in request.headers.get("Accept", "") and (
@@ -67,6 +74,11 @@ class DownloadRoutes(GatewayBase):
         self.metadata_cache.invalidate(payload["username"], payload["name"])
 
     @api("GET", DOWNLOAD)
+    @documented(
+        {302: None},
+        summary="Download a box file",
+        headers={"Location": "a signed binstore URL, or the provider's external URL"},
+    )
     def download(
         self,
         request: Request,

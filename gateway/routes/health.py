@@ -11,8 +11,10 @@ from typing import Any
 
 from werkzeug.wrappers import Request
 
+from schemas import responses as out
 from services.toolkit import config as cfg
 from services.toolkit.health import CRITICAL, PASSING
+from services.toolkit.routespec import documented
 from services.toolkit.rpc import TimedClusterRpcProxy
 from services.toolkit.web import api, json_response
 
@@ -32,6 +34,11 @@ class HealthRoutes(GatewayBase):
     cluster = TimedClusterRpcProxy()
 
     @api("GET", "/health")
+    @documented(
+        {200: out.SuiteHealth, 503: out.SuiteHealth},
+        auth="none",
+        summary="Report the health of every service; 503 when one fails",
+    )
     def health(self, request: Request) -> Any:
         report = self.health_report()
         return json_response(report, 200 if report["status"] == PASSING else 503)

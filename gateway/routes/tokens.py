@@ -6,6 +6,8 @@ from typing import Any
 
 from werkzeug.wrappers import Request
 
+from schemas import responses as out
+from services.toolkit.routespec import documented
 from services.toolkit.web import api
 
 from .base import V1, V2, GatewayBase
@@ -17,10 +19,12 @@ TOKEN = "/tokens/<int(max=2147483647):token_id>"
 class TokenRoutes(GatewayBase):
     @api("GET", V1 + "/tokens")
     @api("GET", V2 + "/tokens")
+    @documented({200: out.TokenList}, auth="required", summary="List the caller's tokens")
     def list_tokens(self, request: Request) -> Any:
         return self.data.list_tokens(self.require_actor(request))
 
     @api("DELETE", V1 + TOKEN)
     @api("DELETE", V2 + TOKEN)
+    @documented({200: out.TokenInfo}, auth="required", summary="Revoke one of the caller's tokens")
     def revoke_token(self, request: Request, token_id: int) -> Any:
         return self.data.revoke_token_by_id(self.require_actor(request), token_id)

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.orm import Session
 
 from . import access, jobs, lifecycle
@@ -33,7 +34,7 @@ def _latest_inspections(session: Session, box: Box) -> dict[int, dict[str, Any]]
     rows = session.execute(
         select(provider_id, Job.id, Job.state)
         .where(Job.box_id == box.id, Job.kind == INSPECT_KIND)
-        .distinct(provider_id)
+        .ext(distinct_on(provider_id))
         .order_by(provider_id, Job.id.desc())
     ).all()
     return {found: {"id": job_id, "state": state.value} for found, job_id, state in rows}

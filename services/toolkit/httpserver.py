@@ -214,7 +214,12 @@ class FileSendingApp:
 
 
 def make_server(sock: socket.socket, app: Callable[..., Iterable[bytes]]) -> wsgi.Server:
-    """Return the WSGI server for an HTTP entrypoint listening on ``sock``."""
+    """Return the WSGI server for an HTTP entrypoint listening on ``sock``.
+
+    NOTE: eventlet rejects a request line or header line over 8 KiB and a
+    malformed Content-Length itself, with a 400 or 414 that has an empty body
+    instead of the API's error format, because the request never reaches the app.
+    """
     return wsgi.Server(
         sock,
         sock.getsockname(),

@@ -28,11 +28,13 @@ from nameko.rpc import rpc
 from nameko.web.server import parse_address
 from werkzeug.wrappers import Request, Response
 
+from schemas.responses import InstanceHealth as InstanceHealthBody
 from services.toolkit import config as cfg
 from services.toolkit.consul import INSTANCE_HEALTH_PATH, ConsulRegistration
 from services.toolkit.health import PASSING, InstanceHealth
 from services.toolkit.logs import CorrelationId
 from services.toolkit.metrics import QUEUE_DEPTHS, Metrics, render
+from services.toolkit.routespec import documented
 from services.toolkit.web import api, json_response
 
 log = logging.getLogger(__name__)
@@ -148,9 +150,15 @@ class HttpServiceOperations(ServiceOperations):
     operations_listener = None  # type: ignore[assignment]
 
     @api("GET", INSTANCE_HEALTH_PATH)
+    @documented(
+        {200: InstanceHealthBody, 503: InstanceHealthBody},
+        auth="none",
+        summary="Report this instance's health; 503 when a check fails",
+    )
     def get_instance_health(self, request: Request) -> Response:
         return health_response(self.instance_health_probes.check())
 
     @api("GET", METRICS_PATH)
+    @documented({200: "text/plain"}, auth="none", summary="Serve metrics in Prometheus text format")
     def get_metrics(self, request: Request) -> Response:
         return metrics_response()

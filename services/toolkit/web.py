@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 import time
 from typing import Any
 
@@ -36,6 +37,7 @@ from .logs import (
     redact_query,
 )
 from .metrics import observe_http_request
+from .routespec import Operation, operation_of
 
 log = logging.getLogger(__name__)
 access_log = logging.getLogger("atlas.access")
@@ -55,6 +57,10 @@ JSON_TYPE = "application/json"
 
 # Largest JSON body the API reads; box files go to binstore, not here.
 MAX_JSON_BODY = 1024 * 1024  # bytes
+# Deepest nesting of arrays and objects in a JSON body. The API's bodies nest
+# two levels, and the limit keeps recursive code far from Python's recursion limit.
+MAX_JSON_DEPTH = 32
+DEPTH_MESSAGE = f"request body nests arrays or objects deeper than {MAX_JSON_DEPTH} levels"
 
 # Seconds between checks for open connections while a stopping server drains.
 DRAIN_POLL_INTERVAL = 0.05
@@ -93,14 +99,46 @@ def read_json(request: Request) -> dict[str, Any]:
     if not raw.strip():
         return {}
     try:
-        body = json.loads(raw)
+        body = json.loads(raw, parse_constant=_reject_constant)
+    except RecursionError as exc:
+        raise InvalidInput(DEPTH_MESSAGE) from exc
     except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidInput(f"request body is not valid JSON: {exc}") from exc
+        raise InvalidInput(_invalid_json_message(exc)) from exc
     if not isinstance(body, dict):
         raise InvalidInput("request body must be a JSON object")
+    if _depth(body) > MAX_JSON_DEPTH:
+        raise InvalidInput(DEPTH_MESSAGE)
     if _contains_nul(body):
         raise InvalidInput(NUL_MESSAGE.format(where="request body"))
     return body
+
+
+def _reject_constant(name: str) -> None:
+    # Python's json module reads NaN and Infinity, which are not JSON (RFC 8259, section 6).
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def _invalid_json_message(exc: Exception) -> str:
+    # Python raises ValueError for integers longer than sys.get_int_max_str_digits(),
+    # and its message advises changing that limit, which a client cannot do.
+    if "integer string conversion" in str(exc):
+        limit = sys.get_int_max_str_digits()
+        return f"request body contains a number of more than {limit} digits"
+    return f"request body is not valid JSON: {exc}"
+
+
+def _depth(value: Any) -> int:
+    """Return how deeply arrays and objects nest in ``value``, without recursion."""
+    deepest = 0
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            item = list(item.values())
+        if isinstance(item, list):
+            deepest = max(deepest, depth)
+            stack.extend((child, depth + 1) for child in item)
+    return deepest
 
 
 # PostgreSQL text cannot hold NUL, so a value with one fails in the database.
@@ -115,6 +153,21 @@ def _contains_nul(value: Any) -> bool:
     if isinstance(value, list | tuple):
         return any(_contains_nul(item) for item in value)
     return False
+
+
+def check_query_parameters(request: Request, operation: Operation) -> None:
+    """Raise ``InvalidInput`` naming each query parameter that the operation does not accept."""
+    accepted = operation.query_parameters()
+    unknown = sorted(set(request.args) - accepted)
+    if not unknown:
+        return
+    names = ", ".join(repr(name) for name in unknown)
+    noun = "parameter" if len(unknown) == 1 else "parameters"
+    if accepted:
+        remedy = "this route accepts " + ", ".join(sorted(accepted))
+    else:
+        remedy = "this route accepts none"
+    raise InvalidInput(f"unknown query {noun} {names}; {remedy}")
 
 
 def logged_target(request: Request, path_values: dict[str, Any]) -> str:
@@ -269,6 +322,17 @@ class ApiEndpoint(HttpRequestHandler):
     def __init__(self, method: str, url: str, **kwargs: Any) -> None:
         kwargs.setdefault("expected_exceptions", (AtlasError,))
         super().__init__(method, url, **kwargs)
+        self.operation: Operation | None = None
+
+    def setup(self) -> None:
+        handler = getattr(self.container.service_cls, self.method_name)
+        self.operation = operation_of(handler)
+        super().setup()
+
+    def get_entrypoint_parameters(self, request: Request) -> tuple[Any, ...]:
+        if self.operation is not None:
+            check_query_parameters(request, self.operation)
+        return super().get_entrypoint_parameters(request)
 
     def stop(self) -> None:
         # A container stops its entrypoints first; new connections must stop then too.

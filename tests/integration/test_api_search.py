@@ -156,12 +156,18 @@ def test_search_shows_private_boxes_to_their_readers(
     assert search(anonymous, q=word) == []
 
 
-def test_search_ignores_token_and_unknown_parameters(user: Client, anonymous: Client) -> None:
+def test_search_accepts_token_parameter(user: Client, anonymous: Client) -> None:
     tag = api_publish(user, user.username)
 
-    found = search(anonymous, q=tag.split("/")[1], access_token=user.token, color="blue")
+    found = search(anonymous, q=tag.split("/")[1], access_token=user.token)
 
     assert tags(found) == [tag]
+
+
+def test_search_with_unknown_parameter_is_400(anonymous: Client) -> None:
+    response = anonymous.get("/api/v1/search", params={"q": "box", "color": "blue"})
+
+    assert_error(response, 400, "unknown query parameter 'color'; this route accepts")
 
 
 @pytest.mark.parametrize(

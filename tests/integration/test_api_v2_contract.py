@@ -16,6 +16,7 @@ import requests
 
 from tests.boxes import build_box, sha256
 from tests.conftest import Client, unique
+from tests.publishing import wait_until_inspected
 from tests.responses import (
     BOX_FIELDS,
     METADATA_PROVIDER_FIELDS,
@@ -49,6 +50,8 @@ def upload_v2(client: Client, path: str, architecture: str, content: bytes) -> N
     assert target.status_code == 200, target.text
     stored = requests.put(target.json()["upload_path"], data=content, timeout=30)
     assert stored.status_code == 200, stored.text
+    # The provider is served, and listed with a download URL, once inspected.
+    wait_until_inspected(client, path.split("/box/", 1)[1])
 
 
 def test_v2_objects_have_vagrant_cloud_fields(user: Client) -> None:
