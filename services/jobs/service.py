@@ -117,6 +117,5 @@ class JobsService(ServiceOperations):
         return [None] * len(messages)
 
     def _publish(self, messages: list[dict[str, Any]]) -> None:
-        for message in messages:
-            self.dispatcher.queues.publish(message)
+        self.dispatcher.queues.publish_many(messages)
         self.data.mark_jobs_queued([message["job_id"] for message in messages])

@@ -48,6 +48,8 @@ REPORT_PATIENCE = 120.0
 # Seconds a worker waits before handing back a message that overtook the dispatcher.
 EARLY_MESSAGE_DELAY = 0.05
 EARLY_MESSAGE_TRIES = 20
+# Messages a batch publishes at once, each waiting for its own confirm on its own channel.
+PUBLISH_CONCURRENCY = 8
 # Maximum number of attempts that one start_jobs or succeed_jobs call covers.
 REPORT_BATCH = 100
 # Seconds before a message whose attempt could not be started or settled goes back to its queue.
@@ -73,6 +75,16 @@ class JobQueues:
     def __init__(self, amqp_uri: str) -> None:
         self.publisher = Publisher(amqp_uri, serializer="json", use_confirms=True)
         self.amqp_uri = amqp_uri
+
+    def publish_many(self, messages: list[dict[str, Any]]) -> None:
+        """Publish messages a few at a time; raises if the broker does not confirm one.
+
+        A confirm costs a round trip to the broker, so publishing one message
+        after another would make a large batch wait for each in turn.
+        """
+        pool = eventlet.GreenPool(PUBLISH_CONCURRENCY)
+        for _ in pool.imap(self.publish, messages):
+            pass
 
     def publish(self, message: dict[str, Any]) -> None:
         """Publish one message; raises if the broker does not confirm it."""
