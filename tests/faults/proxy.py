@@ -339,7 +339,7 @@ class FaultProxy:
         self._command("refuse")
 
     def blackhole(self) -> None:
-        """Stop forwarding bytes on every connection, and connecting new ones, until ``resume()``."""
+        """Stop forwarding bytes and connecting new clients until ``resume()``."""
         self._command("blackhole")
 
     def down(self) -> None:
