@@ -1,8 +1,9 @@
 """An RPC proxy whose calls fail after a timeout instead of waiting forever.
 
 nameko's own ``RpcProxy`` waits for a reply with no limit, so a call to a
-service that is down hangs the caller. ``TimedRpcProxy`` waits at most
-``ATLAS.rpc_timeout`` seconds and then raises ``ServiceUnavailable``.
+service that is down hangs the caller. ``TimedRpcProxy`` gives each call
+``ATLAS.rpc_timeout`` seconds, publishing included, and then raises
+``ServiceUnavailable``; so does a call that cannot reach the broker.
 """
 
 from __future__ import annotations
@@ -12,12 +13,37 @@ from collections.abc import Iterable
 from typing import Any
 
 import eventlet
+from amqp.exceptions import ConnectionError as AmqpConnectionError
+from kombu.exceptions import OperationalError
 from nameko.exceptions import UnknownService
 from nameko.rpc import MethodProxy, RpcProxy, ServiceProxy
 
 from services.toolkit import config as cfg
 from services.toolkit.errors import ServiceUnavailable
 from services.toolkit.metrics import observe_rpc_call
+
+# Errors of a lost or refused broker connection while publishing a call.
+# kombu raises its OperationalError once its retries are spent; a reset
+# connection may surface as the socket's own error or as py-amqp's.
+BROKER_ERRORS = (OperationalError, AmqpConnectionError, OSError)
+
+# kombu retries a publish whose connection failed. nameko's policy allows
+# three retries one second apart, which the reply timeout does not count;
+# one quick retry replaces a stale pooled connection and fails soon when
+# the broker is down.
+PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 1}
+
+
+def call_options(timeout: float, options: dict[str, Any]) -> dict[str, Any]:
+    """Return publish options of a call that waits ``timeout`` seconds for its reply."""
+    return {
+        "retry_policy": PUBLISH_RETRY_POLICY,
+        # A request still queued when its caller stops waiting is dropped by
+        # the broker, so that a service that was down does not carry out a
+        # change after the caller was told it failed.
+        "expiration": timeout,
+        **options,
+    }
 
 
 class TimedMethodProxy(MethodProxy):
@@ -45,12 +71,19 @@ class TimedMethodProxy(MethodProxy):
             )
 
     def _wait(self, *args: Any, **kwargs: Any) -> Any:
+        started = time.monotonic()
         try:
             reply = self._call(*args, **kwargs)
         except UnknownService as exc:
             raise ServiceUnavailable(f"service {self.service_name} is not running") from exc
+        except BROKER_ERRORS as exc:
+            raise ServiceUnavailable(
+                f"the message broker is unavailable, so {self.service_name}.{self.method_name} "
+                "was not called; try again shortly"
+            ) from exc
+        remaining = self.timeout - (time.monotonic() - started)
         try:
-            with eventlet.Timeout(self.timeout):
+            with eventlet.Timeout(max(remaining, 0.0)):
                 return reply.result()
         except eventlet.Timeout as exc:
             raise ServiceUnavailable(
@@ -71,7 +104,7 @@ class TimedServiceProxy(ServiceProxy):
             name,
             self.reply_listener,
             timeout=self.timeout,
-            **self.options,
+            **call_options(self.timeout, self.options),
         )
 
 
