@@ -1,4 +1,8 @@
-"""An RPC proxy whose calls fail after a timeout instead of waiting forever.
+"""RPC entrypoints and proxies that survive a lost broker.
+
+nameko's ``@rpc`` raises a reply that cannot be sent, because the broker is
+gone, in the worker's greenthread, and that kills the whole service
+container. Atlas's ``rpc`` logs it instead.
 
 nameko's own ``RpcProxy`` waits for a reply with no limit, so a call to a
 service that is down hangs the caller. ``TimedRpcProxy`` gives each call
@@ -8,6 +12,7 @@ service that is down hangs the caller. ``TimedRpcProxy`` gives each call
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -16,11 +21,13 @@ import eventlet
 from amqp.exceptions import ConnectionError as AmqpConnectionError
 from kombu.exceptions import OperationalError
 from nameko.exceptions import UnknownService
-from nameko.rpc import MethodProxy, RpcProxy, ServiceProxy
+from nameko.rpc import MethodProxy, Rpc, RpcConsumer, RpcProxy, ServiceProxy
 
 from services.toolkit import config as cfg
 from services.toolkit.errors import ServiceUnavailable
 from services.toolkit.metrics import observe_rpc_call
+
+log = logging.getLogger(__name__)
 
 # Errors of a lost or refused broker connection while publishing a call.
 # kombu raises its OperationalError once its retries are spent; a reset
@@ -44,6 +51,30 @@ def call_options(timeout: float, options: dict[str, Any]) -> dict[str, Any]:
         "expiration": timeout,
         **options,
     }
+
+
+class ReplyTolerantRpcConsumer(RpcConsumer):
+    def handle_result(self, message: Any, result: Any, exc_info: Any) -> tuple[Any, Any]:
+        try:
+            return super().handle_result(message, result, exc_info)
+        except BROKER_ERRORS as exc:
+            # The request stays unacknowledged, so the broker takes it back
+            # with the lost connection; its expiration then drops it.
+            log.warning(
+                "sending the reply to %s failed because the broker is unavailable: %s",
+                message.properties.get("reply_to"),
+                exc,
+            )
+            return result, exc_info
+
+
+class ReplyTolerantRpc(Rpc):
+    """nameko's ``@rpc`` entrypoint, except that a failed reply leaves the service running."""
+
+    rpc_consumer = ReplyTolerantRpcConsumer()
+
+
+rpc = ReplyTolerantRpc.decorator
 
 
 class TimedMethodProxy(MethodProxy):
