@@ -76,8 +76,8 @@ def test_killed_data_service_answers_503_then_restarts(faults: FaultySuite) -> N
     assert restarted != [data_pid]
     wait_until(lambda: healthy(faults.suite), "the suite passing its health check")
     assert client.get(f"/api/v1/box/{tag}", timeout=REQUEST_TIMEOUT).status_code == 200
-    # The create request expired in its queue while no data process read it,
-    # so the restarted service did not carry it out after its caller got 503.
+    # The restarted service did not carry out the create request that its
+    # caller was told had failed.
     assert faults.counts(client.username) == before
     retried = client.post(
         "/api/v1/boxes",
