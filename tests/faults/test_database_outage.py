@@ -80,3 +80,29 @@ def test_database_recovery_needs_no_restart(faults: FaultySuite) -> None:
     assert after["providers"] == before["providers"]
     assert after["hosted"] == before["hosted"] + 1
     assert faults.artifact_exists(sha256(content))
+
+
+def test_database_partition_answers_503(faults: FaultySuite) -> None:
+    client = faults.client()
+    tag = api_publish(client, client.username)
+    before = faults.counts(client.username)
+
+    # A partition answers nothing, so requests wait for their RPC timeout
+    # instead of failing at once as they do while connections are refused.
+    faults.postgres.blackhole()
+    try:
+        read = client.get(f"/api/v1/box/{tag}", timeout=REQUEST_TIMEOUT)
+        created = client.post(
+            "/api/v1/boxes",
+            json={"username": client.username, "name": "made-during-partition"},
+            timeout=REQUEST_TIMEOUT,
+        )
+        health = requests.get(faults.suite.api_url + "/health", timeout=REQUEST_TIMEOUT)
+    finally:
+        faults.postgres.resume()
+
+    assert_unavailable(read)
+    assert_unavailable(created)
+    assert health.status_code == 503, health.text
+    assert client.get(f"/api/v1/box/{tag}", timeout=REQUEST_TIMEOUT).status_code == 200
+    assert faults.counts(client.username) == before
