@@ -109,8 +109,8 @@ class TimedMethodProxy(MethodProxy):
             raise ServiceUnavailable(f"service {self.service_name} is not running") from exc
         except BROKER_ERRORS as exc:
             raise ServiceUnavailable(
-                f"the message broker is unavailable, so {self.service_name}.{self.method_name} "
-                "was not called; try again shortly"
+                f"calling {self.service_name}.{self.method_name} failed because the message "
+                "broker is unavailable; try again shortly"
             ) from exc
         remaining = self.timeout - (time.monotonic() - started)
         try:
