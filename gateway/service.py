@@ -16,6 +16,7 @@ from .routes.boxes import BoxRoutes
 from .routes.catalog import CatalogRoutes
 from .routes.downloads import DownloadRoutes
 from .routes.health import HealthRoutes
+from .routes.jobs import JobRoutes
 from .routes.organizations import OrganizationRoutes
 from .routes.pages import PageRoutes
 from .routes.publish_pages import PublishPageRoutes
@@ -34,6 +35,7 @@ class GatewayService(
     PageRoutes,
     AccountPageRoutes,
     PublishPageRoutes,
+    JobRoutes,
 ):
     name = "gateway"
 

@@ -39,6 +39,23 @@ class ProviderEvent(VersionEvent):
     size: int | None = None
 
 
+class InspectionEvent(ProviderEvent):
+    """provider.inspected: box.inspect verified or rejected the provider's file"""
+
+    verified: bool
+
+
+class JobEvent(Event):
+    """job.submitted, job.finished"""
+
+    job_id: int
+    kind: str
+    state: str
+    attempt: int
+    box_id: int | None = None
+    account_id: int | None = None
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     "box.created": BoxEvent,
     "box.updated": BoxEvent,
@@ -52,4 +69,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
     "provider.updated": ProviderEvent,
     "provider.uploaded": ProviderEvent,
     "provider.deleted": ProviderEvent,
+    "provider.inspected": InspectionEvent,
+    "job.submitted": JobEvent,
+    "job.finished": JobEvent,
 }

@@ -125,6 +125,11 @@ def base_config(database_url: str, amqp_uri: str, storage_root: Path) -> dict[st
             cfg.RPC_TIMEOUT: 5,
             # Long enough that only event invalidation can explain a fresh read.
             cfg.METADATA_CACHE_TTL: 600,
+            # Quick retries and scans keep the job tests short.
+            cfg.JOB_BACKOFF_BASE: 0.2,
+            cfg.JOB_BACKOFF_MAX: 1.0,
+            cfg.JOB_SCAN_INTERVAL: 0.2,
+            cfg.JOB_LEASE: 6.0,
         },
     }
 
@@ -137,7 +142,7 @@ def service_config(base: dict[str, Any], address_key: str | None = None) -> dict
 
 
 class Suite:
-    """The data, binstore and gateway services running in this process."""
+    """The data, binstore, gateway, jobs and workers services running in this process."""
 
     def __init__(self, config: dict[str, Any]) -> None:
         self.config = config
@@ -151,11 +156,15 @@ class Suite:
         from gateway.service import GatewayService
         from services.binstore.service import BinstoreService
         from services.data.service import DataService
+        from services.jobs.service import JobsService
+        from services.workers.service import WorkersService
 
         for service_cls, address_key in (
             (DataService, None),
             (BinstoreService, cfg.BINSTORE_ADDRESS),
             (GatewayService, cfg.GATEWAY_ADDRESS),
+            (JobsService, None),
+            (WorkersService, None),
         ):
             container = ServiceContainer(service_cls, service_config(self.config, address_key))
             container.start()

@@ -6,15 +6,42 @@ that need many fresh boxes. Uploaded files still go through binstore.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import requests
 
 from tests.boxes import build_box
 from tests.conftest import Client, unique
+from tests.operations import wait_for
 
 # One small box file serves every test; binstore stores it once by its sha256.
 BOX_FILE = build_box("libvirt", disk_bytes=4096)
+TERMINAL = {"succeeded", "failed", "cancelled"}
+
+
+@functools.cache
+def box_file_for(provider: str) -> bytes:
+    """Return a small box whose metadata.json names ``provider``, so inspection verifies it."""
+    return BOX_FILE if provider == "libvirt" else build_box(provider, disk_bytes=4096)
+
+
+def inspections_finished(jobs: list[dict[str, Any]]) -> bool:
+    return bool(jobs) and all(job["state"] in TERMINAL for job in jobs)
+
+
+def wait_until_inspected(client: Client, tag: str) -> list[dict[str, Any]]:
+    """Wait until every box.inspect job of ``tag`` has finished; return the jobs."""
+
+    def finished() -> list[dict[str, Any]] | None:
+        response = client.get("/api/v1/jobs", params={"box": tag, "kind": "box.inspect"})
+        assert response.status_code == 200, response.text
+        jobs = response.json()["jobs"]
+        return jobs if inspections_finished(jobs) else None
+
+    jobs = wait_for(finished, timeout=60)
+    assert jobs, f"the inspection of {tag} did not finish"
+    return jobs
 
 
 def api_publish(
@@ -25,7 +52,7 @@ def api_publish(
     name: str | None = None,
     short_description: str | None = None,
     provider: str = "libvirt",
-    content: bytes = BOX_FILE,
+    content: bytes | None = None,
 ) -> str:
     """Create a box through the API and release each of ``versions``; return its tag."""
     name = name or unique("box")
@@ -45,9 +72,12 @@ def api_release(
     tag: str,
     version: str,
     provider: str = "libvirt",
-    content: bytes = BOX_FILE,
+    content: bytes | None = None,
 ) -> None:
-    """Create ``version`` of ``tag`` with one provider, upload ``content`` and release it."""
+    """Create ``version`` of ``tag`` with one provider, upload ``content`` and release it.
+
+    The default content is a box for ``provider``; the release waits for its inspection.
+    """
     base = f"/api/v1/box/{tag}"
     steps = [
         client.post(f"{base}/versions", json={"version": {"version": version}}),
@@ -55,10 +85,12 @@ def api_release(
     ]
     target = client.get(f"{base}/version/{version}/provider/{provider}/upload")
     steps.append(target)
+    content = box_file_for(provider) if content is None else content
     steps.append(requests.put(target.json()["upload_path"], data=content, timeout=30))
     steps.append(client.put(f"{base}/version/{version}/release"))
     for step in steps:
         assert step.status_code == 200, step.text
+    wait_until_inspected(client, tag)
 
 
 class RpcPublisher:
@@ -96,8 +128,16 @@ class RpcPublisher:
                 f"{self.binstore_url}/uploads/{target['token']}", data=BOX_FILE, timeout=30
             )
             assert stored.status_code == 200, stored.text
+            self.wait_until_inspected(tag)
         if release:
             self.data.release_version(self.actor, namespace, name, version)
+
+    def wait_until_inspected(self, tag: str) -> None:
+        def finished() -> bool:
+            jobs = self.data.find_jobs(box=tag, kind="box.inspect")["jobs"]
+            return inspections_finished(jobs)
+
+        assert wait_for(finished, timeout=60), f"the inspection of {tag} did not finish"
 
     def released_box(self, namespace: str, private: bool, unreleased_file: str = "url") -> str:
         """Return a box with released 1.0.0 and unreleased 2.0.0, each with a libvirt provider.

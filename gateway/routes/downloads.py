@@ -62,6 +62,7 @@ class DownloadRoutes(GatewayBase):
     @event_handler("data", "provider.uploaded", handler_type=BROADCAST, reliable_delivery=False)
     @event_handler("data", "provider.updated", handler_type=BROADCAST, reliable_delivery=False)
     @event_handler("data", "provider.deleted", handler_type=BROADCAST, reliable_delivery=False)
+    @event_handler("data", "provider.inspected", handler_type=BROADCAST, reliable_delivery=False)
     def forget_box_metadata(self, payload: dict[str, Any]) -> None:
         self.metadata_cache.invalidate(payload["username"], payload["name"])
 

@@ -20,7 +20,7 @@ from .base import GatewayBase
 
 # Services the report always lists; with Consul, any other service registered
 # with the Atlas tag is listed too.
-SUITE_SERVICES = ("data", "binstore", "gateway")
+SUITE_SERVICES = ("data", "binstore", "gateway", "jobs", "workers")
 
 
 def service_status(instances: list[dict[str, Any]]) -> str:

@@ -25,12 +25,17 @@ def rpc(config: dict[str, Any], timeout: float | None = None) -> Any:
 
 
 def call(
-    config: dict[str, Any], service: str, method: str, *args: Any, timeout: float | None = None
+    config: dict[str, Any],
+    service: str,
+    method: str,
+    *args: Any,
+    timeout: float | None = None,
+    **kwargs: Any,
 ) -> Any:
     proxy = rpc(config, timeout)
     cluster = proxy.start()
     try:
-        return getattr(getattr(cluster, service), method)(*args)
+        return getattr(getattr(cluster, service), method)(*args, **kwargs)
     finally:
         proxy.stop()
 

@@ -14,11 +14,11 @@ from typing import Any
 from services.toolkit import config as cfg
 from services.toolkit.errors import AtlasError
 
-from .commands import gc, migrate, orgs, status, tokens, up, users
+from .commands import gc, jobs, migrate, orgs, status, tokens, up, users
 from .common import fail
 
 # In the order `atlas --help` lists them.
-COMMANDS: tuple[Any, ...] = (up, migrate, users, orgs, tokens, status, gc)
+COMMANDS: tuple[Any, ...] = (up, migrate, users, orgs, tokens, status, gc, jobs)
 
 
 def build_parser() -> argparse.ArgumentParser:

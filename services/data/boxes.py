@@ -259,6 +259,7 @@ def _apply_provider_fields(provider: Provider, request: bodies.ProviderFields) -
     if request.url is not None:
         provider.original_url = request.url
         provider.artifact_sha256 = None
+        provider.inspection = None
         provider.state = ProviderState.UPLOADED
     if request.default_architecture is not None:
         provider.default_architecture = request.default_architecture

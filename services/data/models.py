@@ -86,6 +86,15 @@ class ProviderState(enum.StrEnum):
     UPLOADED = "uploaded"
 
 
+class InspectionState(enum.StrEnum):
+    # A box.inspect job has yet to read the stored file.
+    PENDING = "pending"
+    # The file is a box for this provider and architecture; it may be served.
+    VERIFIED = "verified"
+    # The file is not a box for this provider; ``last_error`` says why.
+    REJECTED = "rejected"
+
+
 class Account(Base):
     __tablename__ = "accounts"
 
@@ -268,7 +277,16 @@ class Provider(Base):
     artifact_sha256: Mapped[str | None] = mapped_column(
         ForeignKey("artifacts.sha256", ondelete="RESTRICT"), index=True
     )
-    # Why the last upload was rejected, shown to the publisher.
+    # Whether the stored file passed box.inspect; None for external URLs,
+    # which Atlas does not fetch, and for providers without a file.
+    inspection: Mapped[InspectionState | None] = mapped_column(
+        Enum(
+            InspectionState,
+            name="inspection_state",
+            values_callable=lambda e: [m.value for m in e],
+        )
+    )
+    # Why the last upload or inspection was rejected, shown to the publisher.
     last_error: Mapped[str | None] = mapped_column(Text)
     downloads: Mapped[int] = mapped_column(BigInteger, default=0)
     created_at: Mapped[dt.datetime] = mapped_column(Timestamp, default=utcnow)
@@ -278,6 +296,13 @@ class Provider(Base):
     artifact: Mapped[Artifact | None] = relationship()
 
     __table_args__ = (UniqueConstraint("version_id", "name", "architecture"),)
+
+    @property
+    def served(self) -> bool:
+        """Whether metadata lists the provider and downloads may fetch its file."""
+        if self.state != ProviderState.UPLOADED:
+            return False
+        return self.original_url is not None or self.inspection == InspectionState.VERIFIED
 
 
 class UploadTarget(Base):
@@ -326,3 +351,84 @@ class OutboxEvent(Base):
         ),
         CheckConstraint("event_type <> ''", name="event_type_not_empty"),
     )
+
+
+class JobState(enum.StrEnum):
+    PENDING = "pending"
+    QUEUED = "queued"
+    RUNNING = "running"
+    RETRYING = "retrying"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+TERMINAL_JOB_STATES = frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED})
+
+JobStateColumn = Enum(JobState, name="job_state", values_callable=lambda e: [m.value for m in e])
+
+
+class Job(Base):
+    """A unit of background work whose state lives here; the broker only carries it.
+
+    ``attempt`` counts the times a worker started the job. A queue message
+    names the attempt it would start, so a duplicate or stale message cannot
+    start the job a second time.
+    """
+
+    __tablename__ = "jobs"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    state: Mapped[JobState] = mapped_column(JobStateColumn, default=JobState.PENDING)
+    attempt: Mapped[int] = mapped_column(default=0)
+    max_attempts: Mapped[int]
+    # When a retrying job is due to be queued again.
+    run_after: Mapped[dt.datetime | None] = mapped_column(Timestamp)
+    # A running job whose lease passes without a heartbeat is presumed lost with its worker.
+    lease_expires_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
+    worker: Mapped[str | None] = mapped_column(String(128))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    # The account whose members see and manage the job, and the box it concerns.
+    account_id: Mapped[int | None] = mapped_column(
+        ForeignKey("accounts.id", ondelete="SET NULL"), index=True
+    )
+    box_id: Mapped[int | None] = mapped_column(
+        ForeignKey("boxes.id", ondelete="SET NULL"), index=True
+    )
+    created_at: Mapped[dt.datetime] = mapped_column(Timestamp, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(Timestamp, default=utcnow, onupdate=utcnow)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
+
+    box: Mapped[Box | None] = relationship()
+    history: Mapped[list[JobTransition]] = relationship(
+        order_by="JobTransition.id", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+    __table_args__ = (
+        # The dispatcher scans the jobs of one state, oldest first.
+        Index("ix_jobs_state_id", "state", "id"),
+        Index("ix_jobs_kind_state", "kind", "state"),
+        CheckConstraint("attempt >= 0 AND max_attempts >= 1", name="attempts_valid"),
+    )
+
+
+class JobTransition(Base):
+    """One recorded state change of a job."""
+
+    __tablename__ = "job_transitions"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    job_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("jobs.id", ondelete="CASCADE"), index=True
+    )
+    from_state: Mapped[JobState] = mapped_column(JobStateColumn)
+    to_state: Mapped[JobState] = mapped_column(JobStateColumn)
+    trigger: Mapped[str] = mapped_column(String(32))
+    attempt: Mapped[int]
+    at: Mapped[dt.datetime] = mapped_column(Timestamp, default=utcnow)
+    # Who caused it: a username, "dispatcher" or a worker's name.
+    actor: Mapped[str | None] = mapped_column(String(128))
+    error: Mapped[str | None] = mapped_column(Text)

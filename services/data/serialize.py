@@ -14,7 +14,7 @@ from urllib.parse import quote
 
 from markdown_it import MarkdownIt
 
-from .models import Account, Box, Provider, ProviderState, Version, VersionStatus
+from .models import Account, Box, Provider, Version, VersionStatus
 
 # Raw HTML in descriptions is escaped, not passed through, so a description
 # cannot inject script into pages that show it.
@@ -60,7 +60,6 @@ class Urls:
 
 def provider_dict(urls: Urls, box: Box, version: Version, provider: Provider) -> dict[str, Any]:
     hosted = provider.original_url is None
-    has_file = provider.state == ProviderState.UPLOADED
     return {
         "name": provider.name,
         "architecture": provider.architecture,
@@ -68,7 +67,7 @@ def provider_dict(urls: Urls, box: Box, version: Version, provider: Provider) ->
         "hosted": hosted,
         "hosted_token": None,
         "original_url": provider.original_url,
-        "download_url": urls.download(box, version, provider) if has_file else None,
+        "download_url": urls.download(box, version, provider) if provider.served else None,
         "checksum": provider.checksum,
         "checksum_type": provider.checksum_type,
         "created_at": timestamp(provider.created_at),
@@ -188,7 +187,7 @@ def metadata_dict(urls: Urls, box: Box) -> dict[str, Any]:
                 "default_architecture": p.default_architecture,
             }
             for p in sorted(version.providers, key=lambda p: (p.name, p.architecture))
-            if p.state == ProviderState.UPLOADED
+            if p.served
         ]
         if providers:
             versions.append(

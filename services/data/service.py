@@ -14,6 +14,7 @@ from .rpc.accounts import AccountsRpc
 from .rpc.boxes import BoxesRpc
 from .rpc.catalog import CatalogRpc
 from .rpc.garbage import GarbageRpc
+from .rpc.jobs import JobsRpc
 from .rpc.organizations import OrganizationsRpc
 from .rpc.pages import PagesRpc
 from .rpc.sessions import SessionsRpc
@@ -32,5 +33,6 @@ class DataService(
     CatalogRpc,
     SessionsRpc,
     PagesRpc,
+    JobsRpc,
 ):
     name = "data"

@@ -18,13 +18,15 @@ from sqlalchemy.orm import Session
 from services.toolkit.crypto import hash_token, new_token
 from services.toolkit.errors import Conflict, NotFound, Unprocessable
 
-from . import access
+from . import access, jobs
 from .access import Level
 from .boxes import provider_event, require_provider
 from .database import UnitOfWork
+from .lifecycle import Policy
 from .models import (
     Artifact,
     Box,
+    InspectionState,
     Provider,
     ProviderState,
     UploadTarget,
@@ -98,8 +100,13 @@ def begin_upload(unit: UnitOfWork, token: str, size: int | None = None) -> dict[
     }
 
 
-def finish_upload(unit: UnitOfWork, token: str, sha256: str, size: int) -> dict[str, Any]:
-    """Attach the stored blob ``sha256`` to the target's provider and close the target."""
+def finish_upload(
+    unit: UnitOfWork, policy: Policy, token: str, sha256: str, size: int
+) -> dict[str, Any]:
+    """Attach the stored blob ``sha256`` to the target's provider and close the target.
+
+    The provider is served once a box.inspect job, submitted here, verifies the file.
+    """
     session = unit.session
     target = _usable_target(session, token, lock=True)
     # Updating the row, not only skipping the conflict, takes its lock: a
@@ -114,6 +121,7 @@ def finish_upload(unit: UnitOfWork, token: str, sha256: str, size: int) -> dict[
     provider.artifact_sha256 = sha256
     provider.original_url = None
     provider.state = ProviderState.UPLOADED
+    provider.inspection = InspectionState.PENDING
     provider.last_error = None
     if provider.checksum_type is None:
         provider.checksum_type = "sha256"
@@ -124,6 +132,15 @@ def finish_upload(unit: UnitOfWork, token: str, sha256: str, size: int) -> dict[
     session.flush()
     session.refresh(provider, ["artifact"])
     unit.emit("provider.uploaded", provider_event(provider))
+    box = provider.version.box
+    jobs.submit(
+        unit,
+        "box.inspect",
+        {"provider_id": provider.id, "sha256": sha256},
+        policy,
+        account_id=box.account_id,
+        box_id=box.id,
+    )
     return {"provider_id": provider.id, "sha256": sha256, "size": size}
 
 
@@ -166,7 +183,17 @@ def authorize_download(
     found: Provider = require_provider(
         unit.session, actor, username, name, version, provider, architecture, Level.READ
     )
-    if found.state != ProviderState.UPLOADED:
+    if not found.served:
+        if found.inspection == InspectionState.PENDING:
+            raise NotFound(
+                f"provider {provider} of version {version} has no verified box file yet; "
+                "its inspection is still running"
+            )
+        if found.inspection == InspectionState.REJECTED:
+            raise NotFound(
+                f"provider {provider} of version {version} has no box file: inspection "
+                f"rejected it because {found.last_error}"
+            )
         raise NotFound(f"provider {provider} of version {version} has no box file yet")
     if found.version.status != VersionStatus.ACTIVE and not access.sees_unreleased(
         unit.session, actor, found.version.box.account

@@ -48,6 +48,13 @@ DISCOVERY_CACHE_TTL = "discovery_cache_ttl"
 HEALTH_TIMEOUT = "health_timeout"
 OPERATIONS_ADDRESS = "operations_address"
 SESSION_TTL = "session_ttl"
+JOB_LEASE = "job_lease"
+JOB_BACKOFF_BASE = "job_backoff_base"
+JOB_BACKOFF_MAX = "job_backoff_max"
+JOB_MAX_ATTEMPTS = "job_max_attempts"
+JOB_SCAN_INTERVAL = "job_scan_interval"
+JOB_POOL_SIZE = "job_pool_size"
+JOB_POOLS = "job_pools"
 
 DEFAULTS: dict[str, Any] = {
     PUBLIC_URL: "http://127.0.0.1:8000",
@@ -74,6 +81,13 @@ DEFAULTS: dict[str, Any] = {
     HEALTH_TIMEOUT: 3.0,  # seconds
     OPERATIONS_ADDRESS: "",  # empty: no listener for /metrics and /health/instance
     SESSION_TTL: 14 * 24 * 3600,  # seconds
+    JOB_LEASE: 60.0,  # seconds a running job lives without a heartbeat
+    JOB_BACKOFF_BASE: 2.0,  # seconds before the first retry, doubled for each later one
+    JOB_BACKOFF_MAX: 300.0,  # seconds, the longest wait between attempts
+    JOB_MAX_ATTEMPTS: 5,
+    JOB_SCAN_INTERVAL: 1.0,  # seconds between the dispatcher's scans for due and lost jobs
+    JOB_POOL_SIZE: 8,  # jobs of one kind a worker process runs at once
+    JOB_POOLS: {},  # job kind -> pool size, for kinds that differ from job_pool_size
 }
 
 DEFAULT_CONFIG_PATH = Path(__file__).resolve().parents[2] / "config.yaml"

@@ -30,11 +30,14 @@ SERVICES = {
     "data": "services.data.service:DataService",
     "binstore": "services.binstore.service:BinstoreService",
     "gateway": "gateway.service:GatewayService",
+    "jobs": "services.jobs.service:JobsService",
+    "workers": "services.workers.service:WorkersService",
 }
 
 
 def import_service(name: str) -> Any:
-    module_name, _, class_name = SERVICES[name].partition(":")
+    """Import a service by its name in SERVICES or by ``module:Class``."""
+    module_name, _, class_name = SERVICES.get(name, name).partition(":")
     return getattr(importlib.import_module(module_name), class_name)
 
 
@@ -58,11 +61,18 @@ def run(names: list[str], config: dict[str, Any]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Run Atlas services in this process.")
-    parser.add_argument("services", nargs="+", choices=sorted(SERVICES), help="services to run")
+    parser.add_argument(
+        "services",
+        nargs="+",
+        help=f"services to run: {', '.join(sorted(SERVICES))}, or module:Class of another",
+    )
     parser.add_argument(
         "--config", help="path of config.yaml (default: ATLAS_CONFIG or ./config.yaml)"
     )
     args = parser.parse_args(argv)
+    unknown = [name for name in args.services if name not in SERVICES and ":" not in name]
+    if unknown:
+        parser.error(f"unknown service {unknown[0]!r}; choose from {', '.join(sorted(SERVICES))}")
     config = load_config(args.config)
     if "LOGGING" in config:
         logging.config.dictConfig(config["LOGGING"])

@@ -39,7 +39,8 @@ class Slot:
         return dict(response.json())
 
     def is_uploaded(self) -> bool:
-        return self.provider()["download_url"] is not None
+        """Return whether binstore stored the file, whether or not inspection passed it yet."""
+        return self.confirm().status_code == 200
 
     def confirm(self) -> requests.Response:
         """Call the direct upload callback, which reports why an upload was not received."""

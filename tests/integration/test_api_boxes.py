@@ -8,6 +8,7 @@ import requests
 
 from tests.boxes import build_box, sha256
 from tests.conftest import Client, unique
+from tests.publishing import wait_until_inspected
 
 BOX_FIELDS = {
     "tag",
@@ -97,6 +98,7 @@ def published_box(client: Client, content: bytes, version: str = "1.0.0") -> str
     assert upload(client, box, content, version).status_code == 200
     release = client.put(f"/api/v1/box/{client.username}/{box}/version/{version}/release")
     assert release.status_code == 200, release.text
+    wait_until_inspected(client, f"{client.username}/{box}")
     return box
 
 
@@ -269,6 +271,7 @@ def test_upload_stores_file_and_marks_provider_uploaded(user: Client) -> None:
     create_provider(user, box)
 
     response = upload(user, box, content)
+    wait_until_inspected(user, f"{user.username}/{box}")
     provider = user.get(f"/api/v1/box/{user.username}/{box}/version/1.0.0/provider/libvirt").json()
 
     assert response.status_code == 200, response.text

@@ -27,7 +27,7 @@ import pytest
 import requests
 
 from tests.conftest import Client, unique
-from tests.publishing import BOX_FILE, RpcPublisher
+from tests.publishing import BOX_FILE, RpcPublisher, wait_until_inspected
 
 READ = "read"
 UNRELEASED = "read unreleased"
@@ -146,6 +146,8 @@ def upload_directly(owner: Client, tag: str) -> str:
     target = owner.get(f"{box_path(tag)}/version/2.0.0/provider/libvirt/upload/direct").json()
     stored = requests.put(target["upload_path"], data=BOX_FILE, timeout=30)
     assert stored.status_code == 200, stored.text
+    # Inspection changes the provider; let it finish before any snapshot.
+    wait_until_inspected(owner, tag)
     return str(target["callback"]).removeprefix(owner.api_url)
 
 

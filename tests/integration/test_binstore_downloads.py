@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
 from typing import Any
 
 import pytest
@@ -11,17 +10,21 @@ import requests
 
 from services.toolkit import config as cfg
 from services.toolkit.crypto import DOWNLOAD_PURPOSE, sign
+from tests.boxes import build_box
 from tests.conftest import Client
 from tests.integration.test_api_boxes import assert_error, published_box
 
-SIZE = 3 * 1024 * 1024 + 17  # bytes: several sendfile rounds, not a round number
+# A real box, since only inspected boxes are served: several sendfile rounds
+# long, and gzip's framing makes its size no round number.
+CONTENT = build_box(disk_bytes=3 * 1024 * 1024)
+SIZE = len(CONTENT)
 
 
 @pytest.fixture(scope="module")
 def blob(make_user_module: Any) -> tuple[str, bytes]:
     """A published box file and its signed binstore URL."""
     user, anonymous = make_user_module(), make_user_module()
-    content = os.urandom(SIZE)
+    content = CONTENT
     box = published_box(user, content)
     metadata = anonymous.get(f"/{user.username}/{box}").json()
     url = metadata["versions"][0]["providers"][0]["url"]

@@ -20,8 +20,17 @@ from nameko.standalone.rpc import ClusterRpcProxy
 from gateway.service import GatewayService
 from services.binstore.service import BinstoreService
 from services.data.service import DataService
+from services.jobs.service import JobsService
 from services.toolkit import config as cfg
-from tests.conftest import Client, free_port, unique
+from services.workers.service import WorkersService
+from tests.conftest import (
+    RUN_ID,
+    Client,
+    create_test_database,
+    drop_test_database,
+    free_port,
+    unique,
+)
 from tests.faults.proxy import FaultProxy
 from tests.operations import (
     ROOT,
@@ -42,6 +51,19 @@ def agent() -> Iterator[ConsulAgent]:
     running = ConsulAgent(token=TOKEN, datacenter="atlas-dc")
     yield running
     running.stop()
+
+
+@pytest.fixture(scope="module")
+def base_config(base_config: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """The shared settings on a database of this module's own.
+
+    These tests start their own dispatcher, which would otherwise publish
+    the jobs of the main suite's database onto this module's vhosts.
+    """
+    name = f"atlas_test_{RUN_ID}_consul"
+    url = create_test_database(name)
+    yield {**base_config, cfg.DB_URIS: {cfg.DATA_DB_KEY: url}}
+    drop_test_database(name)
 
 
 @pytest.fixture
@@ -155,9 +177,14 @@ def test_ttl_check_turns_critical_when_database_fails(
 def start_gateway_suite(
     base_config: dict[str, Any], agent: ConsulAgent, services: Services, amqp_vhost: str
 ) -> tuple[dict[str, Any], str]:
-    """Start data and a gateway registered in ``agent``; return the config and the API URL."""
+    """Start data, jobs, workers and a gateway registered in ``agent``.
+
+    Returns the config and the API URL.
+    """
     config = operations_config(base_config, amqp_vhost, **consul_settings(agent))
     services.start(DataService, config)
+    services.start(JobsService, config)
+    services.start(WorkersService, config)
     gateway_config, api_url = http_config(config)
     gateway_config[cfg.ATLAS][cfg.PUBLIC_URL] = api_url
     services.start(GatewayService, gateway_config)

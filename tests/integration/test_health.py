@@ -53,7 +53,7 @@ def test_health_reports_each_service_over_rpc(suite: Any) -> None:
     report = response.json()
     assert report["status"] == "passing"
     assert report["source"] == "rpc"
-    assert set(report["services"]) == {"data", "binstore", "gateway"}
+    assert set(report["services"]) == {"data", "binstore", "gateway", "jobs", "workers"}
     for name, service in report["services"].items():
         assert service["status"] == "passing", name
         assert service["instances"][0]["output"] == "ok"
@@ -138,8 +138,8 @@ def test_atlas_status_prints_a_table(
     assert code == 0, output
     lines = output.splitlines()
     assert lines[0].split() == ["SERVICE", "INSTANCE", "STATUS", "DETAIL"]
-    rows = {line.split()[0]: line.split() for line in lines[1:4]}
-    assert set(rows) == {"binstore", "data", "gateway"}
+    rows = {line.split()[0]: line.split() for line in lines[1:6]}
+    assert set(rows) == {"binstore", "data", "gateway", "jobs", "workers"}
     assert all(row[2] == "passing" for row in rows.values())
     assert "Atlas is passing (health from rpc)" in output
 

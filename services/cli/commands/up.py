@@ -18,7 +18,7 @@ from ..database import ROOT, migrate
 from ..supervisor import ServiceProcess, Supervisor, service_env
 
 # Services `atlas up` starts, in order; each runs in its own process.
-SUITE = ("data", "binstore", "gateway")
+SUITE = ("data", "binstore", "gateway", "jobs", "workers")
 READY_TIMEOUT = 60.0  # seconds `atlas up` waits for /health to pass
 
 

@@ -11,6 +11,7 @@ from services.toolkit import config as cfg
 from services.toolkit.rpc import rpc
 
 from ..database import Database
+from ..lifecycle import Policy
 from ..serialize import Urls
 
 # Seconds between runs of the outbox relay.
@@ -24,6 +25,16 @@ class DataBase:
     @property
     def urls(self) -> Urls:
         return Urls(cfg.setting(self.config, cfg.PUBLIC_URL))
+
+    @property
+    def policy(self) -> Policy:
+        """The job timing settings, for methods that submit or move jobs."""
+        return Policy(
+            lease=float(cfg.setting(self.config, cfg.JOB_LEASE)),
+            backoff_base=float(cfg.setting(self.config, cfg.JOB_BACKOFF_BASE)),
+            backoff_max=float(cfg.setting(self.config, cfg.JOB_BACKOFF_MAX)),
+            max_attempts=int(cfg.setting(self.config, cfg.JOB_MAX_ATTEMPTS)),
+        )
 
     @rpc
     def ping(self) -> dict[str, Any]:

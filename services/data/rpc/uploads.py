@@ -5,7 +5,7 @@ from __future__ import annotations
 from services.toolkit import config as cfg
 from services.toolkit.rpc import rpc
 
-from .. import uploads
+from .. import inspections, uploads
 from ..access import Actor
 from .base import DataBase
 
@@ -41,7 +41,7 @@ class UploadsRpc(DataBase):
     @rpc
     def finish_upload(self, token: str, sha256: str, size: int) -> dict:
         with self.db.transaction() as unit:
-            return uploads.finish_upload(unit, token, sha256, size)
+            return uploads.finish_upload(unit, self.policy, token, sha256, size)
 
     @rpc
     def reject_upload(self, token: str, reason: str) -> None:
@@ -69,3 +69,23 @@ class UploadsRpc(DataBase):
             return uploads.authorize_download(
                 unit, actor, username, name, version, provider, architecture, count
             )
+
+    @rpc
+    def inspection_target(self, provider_id: int) -> dict:
+        """Return the provider's stored file and what box.inspect checks it against.
+
+        Keys: provider, architecture, sha256, size, checksum_type, checksum.
+        """
+        with self.db.read() as session:
+            return inspections.target(session, provider_id)
+
+    @rpc
+    def record_inspection(
+        self, provider_id: int, sha256: str, verified: bool, reason: str | None = None
+    ) -> bool:
+        """Store box.inspect's verdict on a provider's file ``sha256``.
+
+        Returns False, changing nothing, if the provider has another file by now.
+        """
+        with self.db.transaction() as unit:
+            return inspections.record(unit, provider_id, sha256, verified, reason)

@@ -1,0 +1,389 @@
+"""Jobs: submitting them, moving them through their state machine, listing them.
+
+Every change locks the job's row (``SELECT ... FOR UPDATE``) and applies one
+trigger of :mod:`.lifecycle` in the caller's transaction, so two workers can
+never both start one job and a report from a stale attempt changes nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session, selectinload
+
+from services.toolkit.errors import InvalidInput, NotFound
+
+from . import access, lifecycle
+from .access import Actor, Level
+from .database import UnitOfWork
+from .lifecycle import Policy
+from .models import (
+    TERMINAL_JOB_STATES,
+    Account,
+    Box,
+    Job,
+    JobState,
+    JobTransition,
+    utcnow,
+)
+from .serialize import timestamp
+
+KIND_PATTERN = re.compile(r"^[a-z][a-z0-9_-]*(\.[a-z][a-z0-9_-]*)*$")
+MAX_KIND_LENGTH = 64
+MAX_ERROR_LENGTH = 4000
+MAX_PAGE = 100
+# A pending job this old was missed by the dispatcher's event and is published by its scan.
+PENDING_GRACE = dt.timedelta(seconds=2)
+# Loads what a job's description shows of its box in the query that finds the job.
+WITH_BOX = (selectinload(Job.box).joinedload(Box.account),)
+
+
+def submit(
+    unit: UnitOfWork,
+    kind: str,
+    payload: dict[str, Any],
+    policy: Policy,
+    *,
+    account_id: int | None = None,
+    box_id: int | None = None,
+    max_attempts: int | None = None,
+) -> Job:
+    """Create a pending job in the caller's transaction and announce it to the dispatcher."""
+    if len(kind) > MAX_KIND_LENGTH or not KIND_PATTERN.match(kind):
+        raise InvalidInput(f"kind {kind!r} is invalid; use dotted lowercase words like box.inspect")
+    if not isinstance(payload, dict):
+        raise InvalidInput("payload must be a JSON object")
+    if max_attempts is not None and max_attempts < 1:
+        raise InvalidInput("max_attempts must be at least 1")
+    job = Job(
+        kind=kind,
+        payload=payload,
+        state=JobState.PENDING,
+        attempt=0,
+        max_attempts=max_attempts or policy.max_attempts,
+        account_id=account_id,
+        box_id=box_id,
+    )
+    unit.session.add(job)
+    unit.session.flush()
+    unit.emit("job.submitted", job_event(job))
+    return job
+
+
+def job_event(job: Job) -> dict[str, Any]:
+    return {
+        "schema_version": 1,
+        "job_id": job.id,
+        "kind": job.kind,
+        "state": job.state.value,
+        "attempt": job.attempt,
+        "box_id": job.box_id,
+        "account_id": job.account_id,
+    }
+
+
+def _locked(session: Session, job_id: int) -> Job:
+    job = session.get(Job, job_id, with_for_update=True)
+    if job is None:
+        raise NotFound(f"job {job_id} not found")
+    return job
+
+
+def _transition(unit: UnitOfWork, job: Job, trigger: str, policy: Policy, **kwargs: Any) -> None:
+    state = lifecycle.apply(job, trigger, policy, **kwargs)
+    if state in TERMINAL_JOB_STATES:
+        unit.emit("job.finished", job_event(job))
+    elif state == JobState.PENDING:
+        unit.emit("job.submitted", job_event(job))
+
+
+# The dispatcher's side.
+
+
+def due_jobs(unit: UnitOfWork, policy: Policy, limit: int) -> list[dict[str, Any]]:
+    """Return jobs to publish: pending ones the event missed and retrying ones now due.
+
+    Running jobs whose lease ran out are expired first, which makes them
+    retrying (due after their backoff) or failed.
+    """
+    session = unit.session
+    now = utcnow()
+    expired = session.scalars(
+        select(Job)
+        .where(Job.state == JobState.RUNNING, Job.lease_expires_at < now)
+        .order_by(Job.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    ).all()
+    for job in expired:
+        _transition(
+            unit,
+            job,
+            "expire",
+            policy,
+            actor="dispatcher",
+            error=f"the lease of attempt {job.attempt} expired; its worker stopped answering",
+        )
+    session.flush()
+
+    due = session.execute(
+        select(Job.id, Job.kind, Job.attempt)
+        .where(
+            or_(
+                (Job.state == JobState.PENDING) & (Job.created_at < now - PENDING_GRACE),
+                (Job.state == JobState.RETRYING) & (Job.run_after <= now),
+            )
+        )
+        .order_by(Job.id)
+        .limit(limit)
+    ).all()
+    return [message(job_id, kind, attempt) for job_id, kind, attempt in due]
+
+
+def message(job_id: int, kind: str, attempt: int) -> dict[str, Any]:
+    """Return the queue message that lets a worker start the job's next attempt."""
+    return {"job_id": job_id, "kind": kind, "attempt": attempt + 1}
+
+
+def mark_queued(unit: UnitOfWork, policy: Policy, job_ids: list[int]) -> int:
+    """Move the published jobs that are still pending or retrying to queued; return their count."""
+    session = unit.session
+    jobs = session.scalars(
+        select(Job)
+        .where(Job.id.in_(job_ids), Job.state.in_([JobState.PENDING, JobState.RETRYING]))
+        .order_by(Job.id)
+        .with_for_update()
+    ).all()
+    for job in jobs:
+        _transition(unit, job, "enqueue", policy, actor="dispatcher")
+    return len(jobs)
+
+
+def queued_messages(session: Session, after_id: int, limit: int) -> list[dict[str, Any]]:
+    """Return the messages of queued jobs with ids above ``after_id``, for a rebuild."""
+    rows = session.execute(
+        select(Job.id, Job.kind, Job.attempt)
+        .where(Job.state == JobState.QUEUED, Job.id > after_id)
+        .order_by(Job.id)
+        .limit(limit)
+    ).all()
+    return [message(job_id, kind, attempt) for job_id, kind, attempt in rows]
+
+
+# The workers' side.
+
+
+def start(
+    unit: UnitOfWork, policy: Policy, job_id: int, attempt: int, worker: str
+) -> dict[str, Any]:
+    """Start attempt ``attempt`` of a queued job for ``worker``.
+
+    Returns ``{"started": True, "job": ...}``, or ``{"started": False,
+    "later": bool}``: ``later`` is true when the message overtook the
+    dispatcher's own bookkeeping (the job is about to be queued), and false
+    when the message is a duplicate or stale and should be dropped.
+    """
+    job = unit.session.get(Job, job_id, with_for_update=True)
+    if job is None or job.attempt + 1 != attempt:
+        return {"started": False, "later": False}
+    if job.state in (JobState.PENDING, JobState.RETRYING):
+        return {"started": False, "later": True}
+    if job.state != JobState.QUEUED:
+        return {"started": False, "later": False}
+    _transition(unit, job, "start", policy, actor=worker)
+    work = {"id": job.id, "kind": job.kind, "attempt": job.attempt, "payload": job.payload}
+    return {"started": True, "job": work}
+
+
+def _current_attempt(session: Session, job_id: int, attempt: int) -> Job | None:
+    """Return the locked job if ``attempt`` is its running attempt, else None."""
+    job = _locked(session, job_id)
+    if job.state != JobState.RUNNING or job.attempt != attempt:
+        return None
+    return job
+
+
+def heartbeat(unit: UnitOfWork, policy: Policy, job_id: int, attempt: int) -> str:
+    """Extend the lease of a running attempt; return the job's state.
+
+    A state other than ``running`` tells the worker that its attempt no
+    longer counts, for example because the job was cancelled.
+    """
+    job = _current_attempt(unit.session, job_id, attempt)
+    if job is None:
+        return str(unit.session.get(Job, job_id).state.value)  # type: ignore[union-attr]
+    job.lease_expires_at = utcnow() + dt.timedelta(seconds=policy.lease)
+    return JobState.RUNNING.value
+
+
+def succeed(
+    unit: UnitOfWork,
+    policy: Policy,
+    job_id: int,
+    attempt: int,
+    worker: str,
+    result: dict[str, Any] | None,
+) -> str:
+    """Record that attempt ``attempt`` succeeded; return the job's state afterwards.
+
+    A report for an attempt that no longer runs changes nothing, so a worker
+    may repeat it safely after a lost reply.
+    """
+    job = _current_attempt(unit.session, job_id, attempt)
+    if job is not None:
+        _transition(unit, job, "succeed", policy, actor=worker, result=result)
+        return JobState.SUCCEEDED.value
+    return str(unit.session.get(Job, job_id).state.value)  # type: ignore[union-attr]
+
+
+def fail(
+    unit: UnitOfWork,
+    policy: Policy,
+    job_id: int,
+    attempt: int,
+    worker: str,
+    error: str,
+    permanent: bool,
+) -> str:
+    """Record that attempt ``attempt`` failed; return the job's state afterwards."""
+    job = _current_attempt(unit.session, job_id, attempt)
+    if job is not None:
+        _transition(
+            unit,
+            job,
+            "fail",
+            policy,
+            actor=worker,
+            error=error[:MAX_ERROR_LENGTH],
+            permanent=permanent,
+        )
+    return str(unit.session.get(Job, job_id).state.value)  # type: ignore[union-attr]
+
+
+# People's side, through the gateway.
+
+
+def _manageable(session: Session, actor: Actor, job: Job | None, job_id: int) -> Job:
+    """Return ``job`` if ``actor`` may see it; a job of another account is not found."""
+    if job is None or job.account_id not in access.readable_account_ids(session, actor):
+        raise NotFound(f"job {job_id} not found")
+    return job
+
+
+def cancel(unit: UnitOfWork, policy: Policy, actor: Actor, job_id: int) -> dict[str, Any]:
+    session = unit.session
+    actor = access.require_actor(actor)
+    job = _manageable(session, actor, session.get(Job, job_id, with_for_update=True), job_id)
+    access.check_level(session, actor, session.get(Account, job.account_id), Level.PUBLISH)
+    _transition(unit, job, "cancel", policy, actor=actor["username"])
+    return job_dict(job)
+
+
+def retry(unit: UnitOfWork, policy: Policy, actor: Actor, job_id: int) -> dict[str, Any]:
+    session = unit.session
+    actor = access.require_actor(actor)
+    job = _manageable(session, actor, session.get(Job, job_id, with_for_update=True), job_id)
+    access.check_level(session, actor, session.get(Account, job.account_id), Level.PUBLISH)
+    _transition(unit, job, "retry", policy, actor=actor["username"])
+    return job_dict(job)
+
+
+def describe(session: Session, actor: Actor, job_id: int) -> dict[str, Any]:
+    """Return a job the actor may see, with its history; ``actor=None`` is the operator."""
+    job = session.scalar(
+        select(Job).where(Job.id == job_id).options(selectinload(Job.history), *WITH_BOX)
+    )
+    if actor is not None:
+        job = _manageable(session, actor, job, job_id)
+    elif job is None:
+        raise NotFound(f"job {job_id} not found")
+    return job_dict(job, with_payload=True, with_history=True)
+
+
+def find(
+    session: Session,
+    account_ids: list[int] | None,
+    *,
+    state: str | None = None,
+    kind: str | None = None,
+    box: str | None = None,
+    before: int | None = None,
+    limit: int = 50,
+) -> dict[str, Any]:
+    """Return a page of jobs, newest first, within ``account_ids`` (None: every job).
+
+    ``before`` is the id of the last job of the previous page.
+    """
+    query = select(Job).options(*WITH_BOX).order_by(Job.id.desc())
+    if account_ids is not None:
+        query = query.where(Job.account_id.in_(account_ids))
+    if state is not None:
+        if state not in {member.value for member in JobState}:
+            names = ", ".join(member.value for member in JobState)
+            raise InvalidInput(f"state {state!r} is not a job state; use one of {names}")
+        query = query.where(Job.state == JobState(state))
+    if kind is not None:
+        query = query.where(Job.kind == kind)
+    if box is not None:
+        username, slash, name = box.partition("/")
+        if not slash or not username or not name:
+            raise InvalidInput(f"box {box!r} is invalid; write it as username/name")
+        query = (
+            query.join(Box, Box.id == Job.box_id)
+            .join(Account, Account.id == Box.account_id)
+            .where(func.lower(Account.username) == username.lower())
+            .where(func.lower(Box.name) == name.lower())
+        )
+    if before is not None:
+        query = query.where(Job.id < before)
+    if not 1 <= limit <= MAX_PAGE:
+        raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}")
+    jobs = session.scalars(query.limit(limit + 1)).all()
+    page = [job_dict(job) for job in jobs[:limit]]
+    return {"jobs": page, "next_before": page[-1]["id"] if len(jobs) > limit else None}
+
+
+def counts(session: Session) -> dict[str, int]:
+    """Return the number of jobs in each state."""
+    rows = session.execute(select(Job.state, func.count()).group_by(Job.state)).all()
+    found = {state.value: count for state, count in rows}
+    return {member.value: found.get(member.value, 0) for member in JobState}
+
+
+def job_dict(job: Job, with_payload: bool = False, with_history: bool = False) -> dict[str, Any]:
+    box = job.box
+    result: dict[str, Any] = {
+        "id": job.id,
+        "kind": job.kind,
+        "state": job.state.value,
+        "attempt": job.attempt,
+        "max_attempts": job.max_attempts,
+        "box": f"{box.account.username}/{box.name}" if box is not None else None,
+        "last_error": job.last_error,
+        "result": job.result,
+        "worker": job.worker,
+        "run_after": timestamp(job.run_after),
+        "created_at": timestamp(job.created_at),
+        "updated_at": timestamp(job.updated_at),
+        "finished_at": timestamp(job.finished_at),
+    }
+    if with_payload:
+        result["payload"] = job.payload
+    if with_history:
+        result["history"] = [transition_dict(step) for step in job.history]
+    return result
+
+
+def transition_dict(step: JobTransition) -> dict[str, Any]:
+    return {
+        "from": step.from_state.value,
+        "to": step.to_state.value,
+        "trigger": step.trigger,
+        "attempt": step.attempt,
+        "at": timestamp(step.at),
+        "by": step.actor,
+        "error": step.error,
+    }

@@ -1,0 +1,126 @@
+"""RPC methods of the job state machine, for the dispatcher, the workers and the gateway.
+
+Workers name the attempt they run in every report, so a report from an
+attempt that no longer counts (its lease expired, the job was cancelled)
+changes nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from services.toolkit.rpc import rpc
+
+from .. import jobs
+from ..access import Actor, readable_account_ids, require_actor
+from .base import DataBase
+
+
+class JobsRpc(DataBase):
+    @rpc
+    def submit_job(
+        self,
+        kind: str,
+        payload: dict[str, Any],
+        account_id: int | None = None,
+        box_id: int | None = None,
+        max_attempts: int | None = None,
+    ) -> dict[str, Any]:
+        """Create a pending job and return it; the dispatcher queues it."""
+        with self.db.transaction() as unit:
+            job = jobs.submit(
+                unit,
+                kind,
+                payload,
+                self.policy,
+                account_id=account_id,
+                box_id=box_id,
+                max_attempts=max_attempts,
+            )
+            return jobs.job_dict(job)
+
+    @rpc
+    def due_jobs(self, limit: int = 500) -> list[dict[str, Any]]:
+        """Return the messages to publish for missed pending and due retrying jobs."""
+        with self.db.transaction() as unit:
+            return jobs.due_jobs(unit, self.policy, limit)
+
+    @rpc
+    def mark_jobs_queued(self, job_ids: list[int]) -> int:
+        with self.db.transaction() as unit:
+            return jobs.mark_queued(unit, self.policy, job_ids)
+
+    @rpc
+    def queued_jobs(self, after_id: int = 0, limit: int = 1000) -> list[dict[str, Any]]:
+        """Return messages of queued jobs in id order, a page at a time, for a rebuild."""
+        with self.db.read() as session:
+            return jobs.queued_messages(session, after_id, limit)
+
+    @rpc
+    def start_job(self, job_id: int, attempt: int, worker: str) -> dict[str, Any]:
+        with self.db.transaction() as unit:
+            return jobs.start(unit, self.policy, job_id, attempt, worker)
+
+    @rpc
+    def heartbeat_job(self, job_id: int, attempt: int) -> str:
+        with self.db.transaction() as unit:
+            return jobs.heartbeat(unit, self.policy, job_id, attempt)
+
+    @rpc
+    def succeed_job(
+        self, job_id: int, attempt: int, worker: str, result: dict[str, Any] | None = None
+    ) -> str:
+        with self.db.transaction() as unit:
+            return jobs.succeed(unit, self.policy, job_id, attempt, worker, result)
+
+    @rpc
+    def fail_job(
+        self, job_id: int, attempt: int, worker: str, error: str, permanent: bool = False
+    ) -> str:
+        with self.db.transaction() as unit:
+            return jobs.fail(unit, self.policy, job_id, attempt, worker, error, permanent)
+
+    @rpc
+    def cancel_job(self, actor: Actor, job_id: int) -> dict[str, Any]:
+        with self.db.transaction() as unit:
+            return jobs.cancel(unit, self.policy, actor, job_id)
+
+    @rpc
+    def retry_job(self, actor: Actor, job_id: int) -> dict[str, Any]:
+        """Give a failed job a fresh allowance of attempts and queue it again."""
+        with self.db.transaction() as unit:
+            return jobs.retry(unit, self.policy, actor, job_id)
+
+    @rpc
+    def get_job(self, actor: Actor, job_id: int) -> dict[str, Any]:
+        """Return a job with its payload and history if the actor may see it."""
+        with self.db.read() as session:
+            return jobs.describe(session, require_actor(actor), job_id)
+
+    @rpc
+    def list_jobs(self, actor: Actor, **filters: Any) -> dict[str, Any]:
+        """Return a page of the jobs of the accounts the actor belongs to, newest first.
+
+        ``filters`` are ``state``, ``kind``, ``box`` (``username/name``),
+        ``before`` (a job id) and ``limit``.
+        """
+        with self.db.read() as session:
+            account_ids = readable_account_ids(session, require_actor(actor))
+            return jobs.find(session, account_ids, **filters)
+
+    @rpc
+    def describe_job(self, job_id: int) -> dict[str, Any]:
+        """Return any job with its history, for operators (``atlas jobs show``)."""
+        with self.db.read() as session:
+            return jobs.describe(session, None, job_id)
+
+    @rpc
+    def find_jobs(self, **filters: Any) -> dict[str, Any]:
+        """Return a page of all jobs, for operators (``atlas jobs list``)."""
+        with self.db.read() as session:
+            return jobs.find(session, None, **filters)
+
+    @rpc
+    def job_counts(self) -> dict[str, int]:
+        with self.db.read() as session:
+            return jobs.counts(session)

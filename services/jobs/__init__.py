@@ -1,0 +1,1 @@
+"""The dispatcher: it moves jobs from PostgreSQL onto RabbitMQ and recovers lost ones."""

@@ -1,0 +1,91 @@
+"""The dispatcher service, ``jobs``.
+
+It publishes each submitted job to its kind's durable queue with publisher
+confirms and only then marks it queued. A timer scan publishes the jobs an
+event missed, queues retrying jobs when their backoff is over and expires
+running jobs whose worker stopped heartbeating. On start and on
+``rebuild`` it republishes every queued job, so a lost or purged queue loses
+nothing: the database is the record, the broker only a carrier.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from nameko.constants import AMQP_URI_CONFIG_KEY
+from nameko.events import event_handler
+from nameko.extensions import DependencyProvider
+
+from services.toolkit import config as cfg
+from services.toolkit.jobs import JobQueues
+from services.toolkit.operations import ServiceOperations
+from services.toolkit.rpc import TimedRpcProxy, rpc
+from services.toolkit.timer import setting_timer
+
+log = logging.getLogger(__name__)
+
+REBUILD_PAGE = 1000
+
+
+class Dispatcher(DependencyProvider):
+    """The job queues, and whether this instance has republished the queued jobs yet."""
+
+    def setup(self) -> None:
+        self.queues = JobQueues(self.container.config[AMQP_URI_CONFIG_KEY])
+        self.rebuilt = False
+
+    def get_dependency(self, worker_ctx: Any) -> Dispatcher:
+        return self
+
+
+class JobsService(ServiceOperations):
+    name = "jobs"
+
+    data = TimedRpcProxy("data")
+    dispatcher = Dispatcher()
+
+    @event_handler("data", "job.submitted")
+    def on_job_submitted(self, event: dict[str, Any]) -> None:
+        # The quick path; if it fails the scan publishes the job a moment later.
+        self._publish(
+            [{"job_id": event["job_id"], "kind": event["kind"], "attempt": event["attempt"] + 1}]
+        )
+
+    @setting_timer(cfg.JOB_SCAN_INTERVAL, eager=True)
+    def scan(self) -> None:
+        if not self.dispatcher.rebuilt:
+            self.rebuild()
+            self.dispatcher.rebuilt = True
+        while True:
+            due = self.data.due_jobs()
+            if not due:
+                return
+            self._publish(due)
+
+    @rpc
+    def rebuild(self) -> int:
+        """Republish every queued job and return their count.
+
+        Run it after a queue was lost or purged. A job whose message is still
+        in its queue gets a second one, which the first worker to start the
+        job makes stale.
+        """
+        count = 0
+        after_id = 0
+        while True:
+            page = self.data.queued_jobs(after_id, REBUILD_PAGE)
+            if not page:
+                break
+            for message in page:
+                self.dispatcher.queues.publish(message)
+            count += len(page)
+            after_id = page[-1]["job_id"]
+        if count:
+            log.info("republished %d queued jobs", count)
+        return count
+
+    def _publish(self, messages: list[dict[str, Any]]) -> None:
+        for message in messages:
+            self.dispatcher.queues.publish(message)
+        self.data.mark_jobs_queued([message["job_id"] for message in messages])

@@ -1,0 +1,332 @@
+"""Jobs for any service: submit one in a call, publish it, or run a kind of it.
+
+A job's state lives in the data service; RabbitMQ carries only messages
+``{"job_id", "kind", "attempt"}`` on one durable queue per kind. So:
+
+- ``JobClient`` is a dependency that submits a job: ``self.jobs.submit(kind, payload)``.
+- ``JobQueues`` publishes messages with publisher confirms (the dispatcher uses it).
+- ``@job_kind("box.inspect")`` makes a service method run the jobs of a kind:
+  it starts the attempt through the data service (which drops duplicate and
+  stale messages), heartbeats while the method runs, reports the outcome,
+  and acknowledges the message only after the outcome is stored.
+
+A handler raises ``PermanentJobError`` for a failure that retrying cannot
+mend; any other exception fails the attempt and the job is retried with
+backoff until it has no attempts left.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import eventlet
+import kombu
+from kombu import Exchange, Queue
+from nameko.amqp.publish import Publisher, UndeliverableMessage
+from nameko.constants import AMQP_URI_CONFIG_KEY
+from nameko.extensions import Entrypoint, ProviderCollector, SharedExtension
+
+from services.toolkit import config as cfg
+from services.toolkit.errors import AtlasError, ServiceUnavailable
+from services.toolkit.rpc import TimedRpcProxy, TimedServiceProxy
+
+log = logging.getLogger(__name__)
+
+EXCHANGE = Exchange("atlas.jobs", type="direct", durable=True)
+# Seconds between attempts to reach RabbitMQ again after a lost connection.
+RECONNECT_DELAY = 1.0
+# Seconds a worker keeps trying to store an attempt's outcome while the data service is away.
+REPORT_PATIENCE = 120.0
+# Seconds a worker waits before handing back a message that overtook the dispatcher.
+EARLY_MESSAGE_DELAY = 0.05
+EARLY_MESSAGE_TRIES = 20
+
+
+class PermanentJobError(AtlasError):
+    """The job cannot succeed however often it is tried; it fails without a retry."""
+
+
+def job_queue(kind: str) -> Queue:
+    """Return the durable queue that carries the jobs of ``kind``."""
+    return Queue(f"atlas.jobs.{kind}", EXCHANGE, routing_key=kind, durable=True)
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class JobQueues:
+    """Publishes job messages to their kind's queue, each confirmed by the broker."""
+
+    def __init__(self, amqp_uri: str) -> None:
+        self.publisher = Publisher(amqp_uri, serializer="json", use_confirms=True)
+        self.amqp_uri = amqp_uri
+
+    def publish(self, message: dict[str, Any]) -> None:
+        """Publish one message; raises if the broker does not confirm it."""
+        try:
+            self._publish(message)
+        except UndeliverableMessage:
+            # kombu remembers which queues it declared, so a queue deleted
+            # since then is not declared again and the message has no route.
+            # The mandatory flag turns that into this error, not a lost job.
+            log.warning("the %s job queue is missing; declaring it again", message["kind"])
+            with kombu.Connection(self.amqp_uri) as connection:
+                job_queue(message["kind"])(connection.default_channel).declare()
+            self._publish(message)
+
+    def _publish(self, message: dict[str, Any]) -> None:
+        self.publisher.publish(
+            message,
+            exchange=EXCHANGE,
+            routing_key=message["kind"],
+            declare=[job_queue(message["kind"])],
+            delivery_mode=2,
+            mandatory=True,
+        )
+
+    def delete_queue(self, kind: str) -> None:
+        """Delete the queue of ``kind`` with the messages in it; used to test recovery."""
+        with kombu.Connection(self.amqp_uri) as connection:
+            job_queue(kind)(connection.default_channel).delete()
+
+    def purge(self, kind: str) -> int:
+        """Drop every message in the queue of ``kind``; return how many were dropped."""
+        with kombu.Connection(self.amqp_uri) as connection:
+            return int(job_queue(kind)(connection.default_channel).purge() or 0)
+
+
+class JobClient(TimedRpcProxy):
+    """Dependency that submits jobs: ``self.jobs.submit("box.inspect", {...})``."""
+
+    def __init__(self) -> None:
+        super().__init__("data")
+
+    def get_dependency(self, worker_ctx: Any) -> Submitter:  # type: ignore[override]
+        return Submitter(super().get_dependency(worker_ctx))
+
+
+class Submitter:
+    def __init__(self, data: TimedServiceProxy) -> None:
+        self.data = data
+
+    def submit(self, kind: str, payload: dict[str, Any], **options: Any) -> dict[str, Any]:
+        """Create a job and return it; ``options`` are account_id, box_id and max_attempts."""
+        return self.data.submit_job(kind, payload, **options)
+
+
+@dataclass
+class JobRun:
+    """What a job handler receives: the job and a way to learn that it was cancelled."""
+
+    id: int
+    kind: str
+    attempt: int
+    payload: dict[str, Any]
+    # Set when a heartbeat finds that this attempt no longer counts.
+    abandoned: bool = field(default=False)
+
+
+class JobConsumer(SharedExtension, ProviderCollector):
+    """Consumes each registered kind's queue on its own connection and prefetch window."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._threads: list[Any] = []
+
+    def start(self) -> None:
+        for entrypoint in self._providers:
+            thread = self.container.spawn_managed_thread(
+                functools.partial(self._consume, entrypoint)
+            )
+            self._threads.append(thread)
+
+    def kill(self) -> None:
+        for thread in self._threads:
+            thread.kill()
+        self._threads = []
+
+    def _consume(self, entrypoint: JobEntrypoint) -> None:
+        amqp_uri = self.container.config[AMQP_URI_CONFIG_KEY]
+        connection_errors = (OSError, *kombu.Connection(amqp_uri).connection_errors)
+        while entrypoint.accepting:
+            try:
+                with kombu.Connection(amqp_uri, heartbeat=30) as connection:
+                    self._drain(connection, entrypoint)
+                    # Stopping: the consumer is cancelled, and the connection
+                    # stays open until the attempts in progress acknowledge.
+                    while entrypoint.in_progress:
+                        eventlet.sleep(0.1)
+            except connection_errors as exc:
+                log.warning(
+                    "lost the broker while consuming %s jobs, reconnecting: %s",
+                    entrypoint.kind,
+                    exc,
+                )
+                eventlet.sleep(RECONNECT_DELAY)
+
+    def _drain(self, connection: kombu.Connection, entrypoint: JobEntrypoint) -> None:
+        consumer = kombu.Consumer(
+            connection.channel(),
+            [job_queue(entrypoint.kind)],
+            callbacks=[entrypoint.handle],
+            accept=["json"],
+            prefetch_count=entrypoint.pool_size,
+        )
+        with consumer:
+            log.info("consuming %s jobs, %d at a time", entrypoint.kind, entrypoint.pool_size)
+            while entrypoint.accepting:
+                try:
+                    connection.drain_events(timeout=1)
+                except TimeoutError:
+                    connection.heartbeat_check()
+
+
+class JobEntrypoint(Entrypoint):
+    consumer = JobConsumer()
+
+    def __init__(self, kind: str, **kwargs: Any) -> None:
+        self.kind = kind
+        self.accepting = True
+        self.in_progress = 0
+        super().__init__(**kwargs)
+
+    def setup(self) -> None:
+        config = self.container.config
+        pools = cfg.setting(config, cfg.JOB_POOLS) or {}
+        self.pool_size = int(pools.get(self.kind) or cfg.setting(config, cfg.JOB_POOL_SIZE))
+        self.lease = float(cfg.setting(config, cfg.JOB_LEASE))
+        self.consumer.register_provider(self)
+
+    def stop(self) -> None:
+        # Take no new message; the container waits for the running attempts.
+        self.accepting = False
+        self.consumer.unregister_provider(self)
+
+    def handle(self, body: Any, message: Any) -> None:
+        self.in_progress += 1
+        self.container.spawn_worker(
+            self,
+            (body, self.lease),
+            {},
+            handle_result=functools.partial(self._settle, message),
+        )
+
+    def _settle(self, message: Any, worker_ctx: Any, result: Any, exc_info: Any) -> Any:
+        # The outcome is stored (or the message was dropped as stale) unless
+        # the worker raised; only then does the broker get the message back.
+        self.in_progress -= 1
+        try:
+            if exc_info is None:
+                message.ack()
+            else:
+                message.requeue()
+        except Exception as exc:  # a lost connection returns the message by itself
+            log.warning("could not settle the message of a %s job: %s", self.kind, exc)
+        return result, exc_info
+
+
+def job_kind(kind: str) -> Callable[[Callable[[Any, JobRun], Any]], Callable[..., Any]]:
+    """Make a service method the handler of the jobs of ``kind``.
+
+    The method takes a :class:`JobRun` and returns a JSON object (or None),
+    which becomes the job's result. The service needs a ``data``
+    ``TimedRpcProxy``.
+    """
+
+    def decorate(handler: Callable[[Any, JobRun], Any]) -> Callable[..., Any]:
+        @functools.wraps(handler)
+        def run(service: Any, body: dict[str, Any], lease: float) -> None:
+            Attempt(service.data, body, lease).execute(functools.partial(handler, service))
+
+        JobEntrypoint.decorator(kind)(run)
+        return run
+
+    return decorate
+
+
+class Attempt:
+    """One message's path: start the attempt, run it with heartbeats, store the outcome."""
+
+    def __init__(self, data: Any, body: dict[str, Any], lease: float) -> None:
+        self.data = data
+        self.body = body
+        self.lease = lease
+        self.worker = worker_name()
+
+    def execute(self, handler: Callable[[JobRun], Any]) -> None:
+        job_id, attempt = int(self.body["job_id"]), int(self.body["attempt"])
+        started = self._start(job_id, attempt)
+        if started is None:
+            return
+        run = JobRun(
+            id=job_id,
+            kind=started["kind"],
+            attempt=started["attempt"],
+            payload=started["payload"],
+        )
+        heart = eventlet.spawn(self._heartbeat, run)
+        try:
+            result = handler(run)
+        except PermanentJobError as exc:
+            self._report("fail_job", job_id, attempt, self.worker, str(exc), True)
+            return
+        except Exception as exc:
+            log.warning("job %d (%s) attempt %d failed: %s", job_id, run.kind, attempt, exc)
+            self._report("fail_job", job_id, attempt, self.worker, describe(exc), False)
+            return
+        finally:
+            heart.kill()
+        self._report("succeed_job", job_id, attempt, self.worker, result)
+
+    def _start(self, job_id: int, attempt: int) -> dict[str, Any] | None:
+        for _ in range(EARLY_MESSAGE_TRIES):
+            outcome = self.data.start_job(job_id, attempt, self.worker)
+            if outcome["started"]:
+                return outcome["job"]
+            if not outcome["later"]:
+                log.debug("dropped a stale message for job %d attempt %d", job_id, attempt)
+                return None
+            # The dispatcher published the message but has not yet stored
+            # that the job is queued.
+            eventlet.sleep(EARLY_MESSAGE_DELAY)
+        raise ServiceUnavailable(f"job {job_id} did not become queued; returning its message")
+
+    def _heartbeat(self, run: JobRun) -> None:
+        while True:
+            eventlet.sleep(self.lease / 3)
+            try:
+                state = self.data.heartbeat_job(run.id, run.attempt)
+            except ServiceUnavailable as exc:
+                log.warning("heartbeat of job %d failed: %s", run.id, exc)
+                continue
+            if state != "running":
+                run.abandoned = True
+                return
+
+    def _report(self, method: str, *args: Any) -> None:
+        """Call ``method`` on the data service until it answers, for up to REPORT_PATIENCE."""
+        deadline = time.monotonic() + REPORT_PATIENCE
+        delay = 0.5
+        while True:
+            try:
+                getattr(self.data, method)(*args)
+                return
+            except ServiceUnavailable:
+                if time.monotonic() > deadline:
+                    raise
+                log.warning("storing the outcome of job %s failed; retrying", args[0])
+                eventlet.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+
+def describe(exc: BaseException) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

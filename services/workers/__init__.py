@@ -1,0 +1,1 @@
+"""Worker pools: the handlers of each job kind."""

@@ -1,0 +1,140 @@
+"""Reading a stored ``.box`` once: its checksum and its ``metadata.json``.
+
+A box is a tar archive, optionally compressed (gzip, bzip2 or xz), whose
+``metadata.json`` names the provider it is built for and, since Vagrant
+2.4, its architecture. The file is read as a stream, so a box of any size
+needs only a chunk of memory at a time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tarfile
+import zlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+# Vagrant Cloud's checksum types; each names a hashlib algorithm.
+CHECKSUM_TYPES = ("md5", "sha1", "sha256", "sha384", "sha512")
+# metadata.json is a few hundred bytes; a larger one is not a box's.
+MAX_METADATA_SIZE = 64 * 1024
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """What the provider record says the file must be."""
+
+    provider: str
+    architecture: str
+    sha256: str
+    checksum_type: str | None = None
+    checksum: str | None = None
+
+
+@dataclass(frozen=True)
+class Verdict:
+    verified: bool
+    reason: str | None = None
+
+    def as_result(self) -> dict[str, Any]:
+        return {"verdict": "verified" if self.verified else "rejected", "reason": self.reason}
+
+
+class DigestingReader:
+    """A file object over byte chunks that hashes every byte read from it."""
+
+    def __init__(self, chunks: Iterable[bytes], digests: list[Any]) -> None:
+        self._chunks: Iterator[bytes] = iter(chunks)
+        self._buffer = b""
+        self._digests = digests
+        self.size = 0
+
+    def read(self, size: int = -1) -> bytes:
+        while size < 0 or len(self._buffer) < size:
+            chunk = next(self._chunks, b"")
+            if not chunk:
+                break
+            self._buffer += chunk
+        if size < 0:
+            data, self._buffer = self._buffer, b""
+        else:
+            data, self._buffer = self._buffer[:size], self._buffer[size:]
+        for digest in self._digests:
+            digest.update(data)
+        self.size += len(data)
+        return data
+
+    def drain(self, chunk_size: int = 1024 * 1024) -> None:
+        while self.read(chunk_size):
+            pass
+
+
+def inspect(chunks: Iterable[bytes], expected: Expectation) -> Verdict:
+    """Read the whole box from ``chunks`` and judge it against ``expected``."""
+    sha256 = hashlib.sha256()
+    digests = [sha256]
+    declared = None
+    if expected.checksum_type and expected.checksum_type != "sha256":
+        if expected.checksum_type not in CHECKSUM_TYPES:
+            return Verdict(False, f"checksum type {expected.checksum_type!r} is not supported")
+        declared = hashlib.new(expected.checksum_type)
+        digests.append(declared)
+    reader = DigestingReader(chunks, digests)
+
+    metadata, problem = _read_metadata(reader)
+    reader.drain()
+
+    if sha256.hexdigest() != expected.sha256:
+        return Verdict(False, "the stored file does not match its sha256; upload it again")
+    if declared is not None and declared.hexdigest() != (expected.checksum or "").lower():
+        return Verdict(
+            False, f"the file's {expected.checksum_type} does not match the declared checksum"
+        )
+    if problem is not None:
+        return Verdict(False, problem)
+    assert metadata is not None
+    return _judge_metadata(metadata, expected)
+
+
+def _read_metadata(reader: DigestingReader) -> tuple[dict[str, Any] | None, str | None]:
+    """Return ``(metadata, None)`` or ``(None, why it could not be read)``."""
+    try:
+        with tarfile.open(fileobj=reader, mode="r|*") as archive:  # type: ignore[call-overload]
+            for member in archive:
+                if member.name.removeprefix("./") != "metadata.json":
+                    continue
+                if not member.isfile() or member.size > MAX_METADATA_SIZE:
+                    return None, "metadata.json in the box is not a small regular file"
+                stream = archive.extractfile(member)
+                assert stream is not None
+                raw = stream.read()
+                try:
+                    metadata = json.loads(raw)
+                except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+                    return None, f"metadata.json in the box is not valid JSON: {exc}"
+                if not isinstance(metadata, dict):
+                    return None, "metadata.json in the box must contain a JSON object"
+                return metadata, None
+    except (tarfile.TarError, EOFError, zlib.error, OSError, ValueError) as exc:
+        return None, f"the file is not a tar archive that Vagrant can read: {exc}"
+    return None, "the box has no metadata.json"
+
+
+def _judge_metadata(metadata: dict[str, Any], expected: Expectation) -> Verdict:
+    provider = metadata.get("provider")
+    if provider != expected.provider:
+        return Verdict(
+            False,
+            f"metadata.json names provider {provider!r}, but the box was uploaded "
+            f"for {expected.provider!r}",
+        )
+    architecture = metadata.get("architecture")
+    if architecture is not None and architecture != expected.architecture:
+        return Verdict(
+            False,
+            f"metadata.json names architecture {architecture!r}, but the box was uploaded "
+            f"for {expected.architecture!r}",
+        )
+    return Verdict(True)

@@ -1,0 +1,308 @@
+"""Jobs through their state machine on the real RabbitMQ and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import eventlet
+import kombu
+import pytest
+from nameko.containers import ServiceContainer
+from sqlalchemy import create_engine, text
+
+from services.toolkit.jobs import JobQueues, job_queue
+from tests.conftest import Client, Suite, service_config
+from tests.job_kinds import TestWorkers
+from tests.operations import wait_for
+
+
+@pytest.fixture(scope="module")
+def test_workers(suite: Suite) -> Iterator[ServiceContainer]:
+    container = ServiceContainer(TestWorkers, service_config(suite.config))
+    container.start()
+    yield container
+    container.stop()
+
+
+@pytest.fixture
+def account_id(user: Client, data_rpc: Any) -> int:
+    return int(data_rpc.authenticate(user.token)["actor"]["id"])
+
+
+def submit(data_rpc: Any, kind: str, payload: dict[str, Any] | None = None, **options: Any) -> int:
+    return int(data_rpc.submit_job(kind, payload or {}, **options)["id"])
+
+
+def wait_for_state(data_rpc: Any, job_id: int, *states: str, timeout: float = 30) -> dict:
+    job = wait_for(
+        lambda: (found := data_rpc.describe_job(job_id))["state"] in states and found,
+        timeout=timeout,
+    )
+    assert job, f"job {job_id} is {data_rpc.describe_job(job_id)['state']}, expected {states}"
+    return job
+
+
+def path(job: dict[str, Any]) -> list[str]:
+    return [step["to"] for step in job["history"]]
+
+
+def effects(database_url: str, job_id: int) -> int:
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            return int(
+                connection.execute(
+                    text("SELECT count(*) FROM test_effects WHERE job_id = :j"), {"j": job_id}
+                ).scalar_one()
+            )
+    finally:
+        engine.dispose()
+
+
+def test_noop_job_succeeds(data_rpc: Any) -> None:
+    job_id = submit(data_rpc, "atlas.noop", {"n": 1})
+
+    job = wait_for_state(data_rpc, job_id, "succeeded")
+
+    assert path(job) == ["queued", "running", "succeeded"]
+    assert job["result"] == {"echo": {"n": 1}}
+    assert job["attempt"] == 1
+    assert job["finished_at"] is not None
+
+
+def test_failing_attempts_retry_then_succeed(data_rpc: Any, test_workers: Any) -> None:
+    job_id = submit(data_rpc, "test.flaky", {"succeed_on": 3}, max_attempts=5)
+
+    job = wait_for_state(data_rpc, job_id, "succeeded")
+
+    assert path(job) == [
+        "queued", "running", "retrying",
+        "queued", "running", "retrying",
+        "queued", "running", "succeeded",
+    ]  # fmt: skip
+    assert job["attempt"] == 3
+    assert "attempt 2 fails on purpose" in job["history"][5]["error"]
+
+
+def test_permanent_error_fails_without_retry(data_rpc: Any, test_workers: Any) -> None:
+    job_id = submit(data_rpc, "test.permanent", max_attempts=5)
+
+    job = wait_for_state(data_rpc, job_id, "failed")
+
+    assert path(job) == ["queued", "running", "failed"]
+    assert job["last_error"] == "this job can never succeed"
+
+
+def test_job_fails_after_max_attempts(data_rpc: Any, test_workers: Any) -> None:
+    job_id = submit(data_rpc, "test.flaky", {"succeed_on": 10}, max_attempts=2)
+
+    job = wait_for_state(data_rpc, job_id, "failed")
+
+    assert path(job) == ["queued", "running", "retrying", "queued", "running", "failed"]
+    assert job["attempt"] == 2
+
+
+def test_queued_job_is_cancelled(user: Client, account_id: int, data_rpc: Any) -> None:
+    # No worker consumes this kind, so the job stays queued.
+    job_id = submit(data_rpc, "test.unconsumed", account_id=account_id)
+    wait_for_state(data_rpc, job_id, "queued")
+
+    response = user.post(f"/api/v1/jobs/{job_id}/cancel")
+
+    assert response.status_code == 200, response.text
+    assert response.json()["state"] == "cancelled"
+    assert path(data_rpc.describe_job(job_id)) == ["queued", "cancelled"]
+
+
+def test_running_job_is_cancelled(
+    user: Client, account_id: int, data_rpc: Any, test_workers: Any
+) -> None:
+    job_id = submit(data_rpc, "test.slow", {"seconds": 60}, account_id=account_id)
+    wait_for_state(data_rpc, job_id, "running")
+
+    response = user.post(f"/api/v1/jobs/{job_id}/cancel")
+
+    assert response.status_code == 200, response.text
+    # The worker's heartbeat finds the attempt abandoned; its late report changes nothing.
+    eventlet.sleep(3)
+    job = data_rpc.describe_job(job_id)
+    assert job["state"] == "cancelled"
+    assert path(job) == ["queued", "running", "cancelled"]
+
+
+def test_cancelling_a_finished_job_is_a_conflict(
+    user: Client, account_id: int, data_rpc: Any
+) -> None:
+    job_id = submit(data_rpc, "atlas.noop", account_id=account_id)
+    wait_for_state(data_rpc, job_id, "succeeded")
+
+    response = user.post(f"/api/v1/jobs/{job_id}/cancel")
+
+    assert response.status_code == 409
+    assert response.json() == {
+        "errors": [f"job {job_id} is succeeded; it cannot cancel"],
+        "success": False,
+    }
+
+
+def test_failed_job_is_retried_through_the_api(
+    user: Client, account_id: int, data_rpc: Any, test_workers: Any
+) -> None:
+    job_id = submit(
+        data_rpc, "test.flaky", {"succeed_on": 3}, account_id=account_id, max_attempts=2
+    )
+    wait_for_state(data_rpc, job_id, "failed")
+
+    response = user.post(f"/api/v1/jobs/{job_id}/retry")
+
+    assert response.status_code == 200, response.text
+    job = wait_for_state(data_rpc, job_id, "succeeded")
+    assert job["attempt"] == 3
+    assert path(job)[-4:] == ["pending", "queued", "running", "succeeded"]
+
+
+def test_two_workers_racing_start_one_job(data_rpc: Any, suite: Suite) -> None:
+    job_id = submit(data_rpc, "test.unconsumed")
+    wait_for_state(data_rpc, job_id, "queued")
+    # A standalone proxy serves one caller at a time, so each racer gets its own.
+    proxies = [suite.rpc() for _ in range(8)]
+    racers = [proxy.start().data for proxy in proxies]
+
+    pool = eventlet.GreenPool(len(racers))
+    outcomes = list(
+        pool.imap(
+            lambda numbered: numbered[1].start_job(job_id, 1, f"racer-{numbered[0]}"),
+            enumerate(racers),
+        )
+    )
+    for proxy in proxies:
+        proxy.stop()
+
+    assert sum(outcome["started"] for outcome in outcomes) == 1
+    assert data_rpc.describe_job(job_id)["state"] == "running"
+
+
+def test_redelivered_message_after_success_changes_nothing(
+    data_rpc: Any, suite: Suite, test_workers: Any, database_url: str
+) -> None:
+    job_id = submit(data_rpc, "test.effect")
+    before = wait_for_state(data_rpc, job_id, "succeeded")
+
+    JobQueues(suite.config["AMQP_URI"]).publish(
+        {"job_id": job_id, "kind": "test.effect", "attempt": 1}
+    )
+    eventlet.sleep(1)
+
+    assert data_rpc.start_job(job_id, 1, "late-worker") == {"started": False, "later": False}
+    assert data_rpc.describe_job(job_id)["history"] == before["history"]
+    assert effects(database_url, job_id) == 1
+
+
+def test_job_list_filters_by_state_and_kind(user: Client, account_id: int, data_rpc: Any) -> None:
+    done = submit(data_rpc, "atlas.noop", account_id=account_id)
+    waiting = submit(data_rpc, "test.unconsumed", account_id=account_id)
+    wait_for_state(data_rpc, done, "succeeded")
+    wait_for_state(data_rpc, waiting, "queued")
+
+    succeeded = user.get("/api/v1/jobs", params={"state": "succeeded"}).json()["jobs"]
+    unconsumed = user.get("/api/v1/jobs", params={"kind": "test.unconsumed"}).json()["jobs"]
+
+    assert [job["id"] for job in succeeded] == [done]
+    assert [job["id"] for job in unconsumed] == [waiting]
+
+
+def test_job_shows_its_history(user: Client, account_id: int, data_rpc: Any) -> None:
+    job_id = submit(data_rpc, "atlas.noop", account_id=account_id)
+    wait_for_state(data_rpc, job_id, "succeeded")
+
+    job = user.get(f"/api/v1/jobs/{job_id}").json()
+
+    assert [(step["from"], step["to"], step["trigger"]) for step in job["history"]] == [
+        ("pending", "queued", "enqueue"),
+        ("queued", "running", "start"),
+        ("running", "succeeded", "succeed"),
+    ]
+    assert job["history"][0]["by"] == "dispatcher"
+
+
+def test_jobs_of_other_accounts_are_not_found(
+    make_user: Any, account_id: int, data_rpc: Any
+) -> None:
+    job_id = submit(data_rpc, "atlas.noop", account_id=account_id)
+    outsider = make_user()
+
+    assert outsider.get(f"/api/v1/jobs/{job_id}").status_code == 404
+    assert outsider.post(f"/api/v1/jobs/{job_id}/cancel").status_code == 404
+    assert outsider.get("/api/v1/jobs").json()["jobs"] == []
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ({"state": "done"}, "state 'done' is not a job state"),
+        ({"limit": "x"}, "limit must be a positive whole number, not 'x'"),
+        ({"limit": "1000"}, "limit must be between 1 and 100"),
+        ({"box": "nobody"}, "box 'nobody' is invalid; write it as username/name"),
+        ({"colour": "red"}, "unknown query parameter 'colour'"),
+    ],
+)
+def test_job_list_rejects_bad_filters(user: Client, query: dict, message: str) -> None:
+    response = user.get("/api/v1/jobs", params=query)
+
+    assert response.status_code == 400
+    assert response.json()["success"] is False
+    assert message in response.json()["errors"][0]
+
+
+def test_jobs_need_authentication(anonymous: Client) -> None:
+    assert anonymous.get("/api/v1/jobs").status_code == 401
+    assert anonymous.post("/api/v1/jobs/1/cancel").status_code == 401
+
+
+def run_cli(suite: Suite, *argv: str) -> int:
+    from services.cli.main import build_parser
+
+    args = build_parser().parse_args(list(argv))
+    return int(args.func(suite.config, args))
+
+
+def test_atlas_jobs_list_and_show(
+    suite: Suite, data_rpc: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    job_id = submit(data_rpc, "atlas.noop")
+    wait_for_state(data_rpc, job_id, "succeeded")
+
+    assert run_cli(suite, "jobs", "list", "--kind", "atlas.noop") == 0
+    listing = capsys.readouterr().out
+    assert run_cli(suite, "jobs", "show", str(job_id)) == 0
+    shown = capsys.readouterr().out
+
+    assert listing.splitlines()[0].split() == ["ID", "KIND", "STATE", "ATTEMPTS", "BOX", "UPDATED"]
+    assert f"{job_id}  atlas.noop  succeeded  1/5" in listing
+    assert f"job {job_id}: atlas.noop is succeeded" in shown
+    assert "queued -> running" in shown
+
+
+def queue_depth(suite: Suite, kind: str) -> int:
+    with kombu.Connection(suite.config["AMQP_URI"]) as connection:
+        queue = job_queue(kind)(connection.default_channel)
+        return int(queue.queue_declare(passive=True).message_count)
+
+
+def test_rebuild_restores_a_deleted_queue(
+    suite: Suite, data_rpc: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    kind = "test.rebuilt"
+    job_ids = [submit(data_rpc, kind) for _ in range(5)]
+    for job_id in job_ids:
+        wait_for_state(data_rpc, job_id, "queued")
+    JobQueues(suite.config["AMQP_URI"]).delete_queue(kind)
+
+    assert run_cli(suite, "jobs", "rebuild") == 0
+
+    assert "republished" in capsys.readouterr().out
+    assert queue_depth(suite, kind) == 5
+    # Each message still starts its job exactly once.
+    assert data_rpc.start_job(job_ids[0], 1, "worker-a")["started"] is True
+    assert data_rpc.start_job(job_ids[0], 1, "worker-b")["started"] is False
