@@ -35,9 +35,9 @@ log = logging.getLogger(__name__)
 BROKER_ERRORS = (OperationalError, AmqpConnectionError, OSError)
 
 # kombu retries a publish whose connection failed. nameko's policy allows
-# three retries one second apart, which the reply timeout does not count;
-# one quick retry replaces a stale pooled connection and fails soon when
-# the broker is down.
+# three retries one second apart, on top of the reply timeout. One quick
+# retry replaces a stale pooled connection and fails soon when the broker
+# is down.
 PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 1}
 
 
@@ -47,7 +47,7 @@ def call_options(timeout: float, options: dict[str, Any]) -> dict[str, Any]:
         "retry_policy": PUBLISH_RETRY_POLICY,
         # A request still queued when its caller stops waiting is dropped by
         # the broker, so that a service that was down does not carry out a
-        # change after the caller was told it failed.
+        # change after its caller got an error.
         "expiration": timeout,
         **options,
     }

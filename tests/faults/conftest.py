@@ -1,8 +1,8 @@
 """The whole suite started with ``atlas up`` behind fault proxies to PostgreSQL and RabbitMQ.
 
-Each test may break the proxies or kill a service; a fixture resumes both
-proxies after it and waits until the suite is healthy again, so the next
-test starts from a working suite.
+Each test may break the proxies or kill a service. After each test a
+fixture resumes both proxies and waits until the suite is healthy again,
+so the next test starts from a working suite.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ RABBITMQ = "127.0.0.1:5672"
 # Seconds a gateway RPC call waits for its reply in the faulty suite. Short,
 # so that faults surface quickly, but long enough for a loaded 2-core machine.
 RPC_TIMEOUT = 5
-# Longest a request may take: every call it makes waits at most RPC_TIMEOUT,
+# Maximum seconds a request may take: every call it makes waits at most RPC_TIMEOUT,
 # and a broker reconnection attempt adds a few seconds of its own.
 REQUEST_TIMEOUT = 4 * RPC_TIMEOUT
 RECOVERY_TIMEOUT = 60  # seconds the suite gets to recover after a fault ends
@@ -127,7 +127,7 @@ def faults(faulty_suite: FaultySuite) -> Iterator[FaultySuite]:
 
 
 def assert_unavailable(response: requests.Response) -> None:
-    """Assert a 503 in the API's error format that tells the client when to retry."""
+    """Assert a 503 in the API's error format, with a Retry-After header."""
     assert response.status_code == 503, response.text
     assert response.headers["Content-Type"].startswith("application/json")
     assert int(response.headers["Retry-After"]) > 0

@@ -8,8 +8,8 @@ of the server, and then break the path on purpose:
 - ``refuse()`` rejects new connections with a TCP reset (ECONNREFUSED), as a
   server that is down does, and leaves open connections alone;
 - ``blackhole()`` stops moving bytes on every connection, open and new, as a
-  network partition does: connections are accepted but never answered, and
-  data waits in the proxy and the kernel's buffers;
+  network partition does. New connections are accepted but get no reply,
+  and data waits in the proxy and the kernel's buffers;
 - ``resume()`` ends ``refuse()`` and ``blackhole()``; held data then flows on.
 
 A server that goes down is ``proxy.cut(); proxy.refuse()``, or ``proxy.down()``.

@@ -87,7 +87,7 @@ def test_database_partition_answers_503(faults: FaultySuite) -> None:
     tag = api_publish(client, client.username)
     before = faults.counts(client.username)
 
-    # A partition answers nothing, so requests wait for their RPC timeout
+    # A partition returns nothing, so requests wait for their RPC timeout
     # instead of failing at once as they do while connections are refused.
     faults.postgres.blackhole()
     try:

@@ -2,8 +2,8 @@
 
 The data service commits, then finds no broker for its event or its reply.
 To get there, PostgreSQL is blackholed while the upload is under way, so
-that data's ``finish_upload`` call waits on the database; the broker goes
-down; then PostgreSQL comes back and the commit goes through.
+data's ``finish_upload`` call waits on the database. Then the broker goes
+down, PostgreSQL comes back, and the commit goes through.
 """
 
 from __future__ import annotations

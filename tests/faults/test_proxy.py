@@ -130,7 +130,7 @@ def test_refuse_keeps_the_port(proxy: FaultProxy) -> None:
         squatter.bind(("127.0.0.1", proxy.port))
 
 
-def test_resume_after_refuse_accepts_on_the_same_port(proxy: FaultProxy) -> None:
+def test_resume_reuses_the_port(proxy: FaultProxy) -> None:
     port = proxy.port
     proxy.refuse()
     proxy.resume()

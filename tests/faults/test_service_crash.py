@@ -53,7 +53,7 @@ def supervisor_paused(pid: int) -> Iterator[None]:
         os.kill(pid, signal.SIGCONT)
 
 
-def test_killed_data_service_answers_503_then_restarts(faults: FaultySuite) -> None:
+def test_killed_data_service_recovers(faults: FaultySuite) -> None:
     client = faults.client()
     tag = api_publish(client, client.username)
     supervisor = faults.suite.pid
@@ -76,8 +76,8 @@ def test_killed_data_service_answers_503_then_restarts(faults: FaultySuite) -> N
     assert restarted != [data_pid]
     wait_until(lambda: healthy(faults.suite), "the suite passing its health check")
     assert client.get(f"/api/v1/box/{tag}", timeout=REQUEST_TIMEOUT).status_code == 200
-    # The restarted service did not carry out the create request that its
-    # caller was told had failed.
+    # The restarted service did not carry out the create request whose
+    # caller got 503.
     assert faults.counts(client.username) == before
     retried = client.post(
         "/api/v1/boxes",

@@ -117,7 +117,7 @@ def test_call_to_stopped_service_expires_in_its_queue(
     down = client.get("/api/v1/authenticate", timeout=RPC_TIMEOUT * 2 + 5)
     assert down.status_code == 503
 
-    # The broker drops the request that nobody read within the caller's
+    # The broker drops a request that no consumer read within the caller's
     # timeout, so a data service started later does not carry it out.
     assert wait_for(lambda: queued_messages(amqp_uri, "rpc-data") == 0, timeout=30)
 
