@@ -7,6 +7,7 @@ tests and the benchmarks both use it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -95,8 +96,15 @@ def running_suite(
     workdir.mkdir(parents=True, exist_ok=True)
     log_path = workdir / "atlas.log"
     with open(log_path, "wb") as log:
+        # A process group of its own lets the cleanup reach every service
+        # process, even one that outlived its supervisor.
         process = subprocess.Popen(
-            [*ATLAS, "up"], env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
+            [*ATLAS, "up"],
+            env=env,
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     suite = RunningSuite(
         api_url=f"http://127.0.0.1:{gateway_port}",
@@ -116,6 +124,9 @@ def running_suite(
             process.wait(timeout=40)
         except subprocess.TimeoutExpired:
             process.kill()
+        # A service that cannot reach the broker never finishes stopping.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
         drop_test_database(name)
         delete_test_vhost(name)
 
