@@ -1,4 +1,4 @@
-"""Extraction of a request's API token from its headers or query."""
+"""Extraction of a request's API token and client address."""
 
 from __future__ import annotations
 
@@ -19,3 +19,11 @@ def request_token(request: Request) -> str | None:
         return header
     parameter = request.args.get(TOKEN_PARAMETER, "").strip()
     return parameter or None
+
+
+# NOTE: behind a reverse proxy every request comes from the proxy's address,
+# so the limit on failed sign-ins per client address applies to all clients
+# together. Reading X-Forwarded-For from configured trusted proxies would fix that.
+def client_address(request: Request) -> str | None:
+    """Return the IP address of the peer that sent the request, as the server saw it."""
+    return request.remote_addr or None

@@ -16,6 +16,7 @@ from .routes.boxes import BoxRoutes
 from .routes.catalog import CatalogRoutes
 from .routes.downloads import DownloadRoutes
 from .routes.health import HealthRoutes
+from .routes.job_pages import JobPageRoutes
 from .routes.jobs import JobRoutes
 from .routes.organizations import OrganizationRoutes
 from .routes.pages import PageRoutes
@@ -36,6 +37,7 @@ class GatewayService(
     AccountPageRoutes,
     PublishPageRoutes,
     JobRoutes,
+    JobPageRoutes,
 ):
     name = "gateway"
 

@@ -52,3 +52,9 @@ def make_person(data_rpc: Any) -> str:
     username = unique("person")
     data_rpc.create_user(username, PASSWORD, None)
     return username
+
+
+def account_id_of(data_rpc: Any, username: str) -> int:
+    """Return the id of ``username``'s account, which jobs name as their owner."""
+    token = data_rpc.issue_token(username, "account id lookup")["token"]
+    return int(data_rpc.authenticate(token)["actor"]["id"])

@@ -6,13 +6,23 @@ import datetime as dt
 
 from werkzeug.wrappers import Request, Response
 
-from services.toolkit.errors import AtlasError, NotFound, Unauthenticated
+from services.toolkit.errors import AtlasError, NotFound, TooManyRequests, Unauthenticated
 
+from ..auth import client_address
 from ..web.base import PageBase, page
 from ..web.security import Visitor, local_path
 
 MAX_LOGIN_LENGTH = 256
 MAX_PASSWORD_LENGTH = 1024
+
+
+def wait_text(exc: TooManyRequests) -> str:
+    """Return the wait before the next attempt in words, rounded up to whole minutes."""
+    seconds = exc.retry_after or 60
+    if seconds < 60:
+        return f"{seconds} seconds"
+    minutes = -(-seconds // 60)
+    return "1 minute" if minutes == 1 else f"{minutes} minutes"
 
 
 class AccountPageRoutes(PageBase):
@@ -23,9 +33,6 @@ class AccountPageRoutes(PageBase):
             return self.redirect(visitor, next_path)
         return self.render(request, visitor, "sign_in.html", next_path=next_path, login="")
 
-    # NOTE: sign-in attempts are not rate-limited, here or at POST /authenticate.
-    # argon2 makes each guess slow, but a limit per account and address would
-    # stop password guessing outright.
     @page("POST", "/-/sign-in")
     def submit_sign_in(self, request: Request, visitor: Visitor) -> Response:
         form = self.form(request, visitor)
@@ -33,7 +40,7 @@ class AccountPageRoutes(PageBase):
         password = form.get("password", "")[:MAX_PASSWORD_LENGTH]
         next_path = local_path(form.get("next"))
         try:
-            started = self.data.start_session(login, password)
+            started = self.data.start_session(login, password, client_address(request))
         except Unauthenticated:
             return self.render(
                 request,
@@ -44,6 +51,18 @@ class AccountPageRoutes(PageBase):
                 next_path=next_path,
                 login=login,
             )
+        except TooManyRequests as exc:
+            response = self.render(
+                request,
+                visitor,
+                "sign_in.html",
+                status=429,
+                error=f"Too many failed sign-in attempts. Try again in {wait_text(exc)}.",
+                next_path=next_path,
+                login=login,
+            )
+            response.headers["Retry-After"] = str(exc.retry_after)
+            return response
         expires_at = dt.datetime.fromisoformat(started["expires_at"].replace("Z", "+00:00"))
         max_age = int((expires_at - dt.datetime.now(dt.UTC)).total_seconds())
         response = self.redirect(visitor, next_path)
@@ -95,7 +114,7 @@ class AccountPageRoutes(PageBase):
     def submit_token_revoke(self, request: Request, visitor: Visitor, token_id: str) -> Response:
         actor = self.require_visitor(request, visitor)
         self.form(request, visitor)
-        if not token_id.isdigit() or len(token_id) > 9:
+        if not (token_id.isascii() and token_id.isdigit()) or len(token_id) > 9:
             raise NotFound(f"token {token_id!r} not found")
         try:
             self.data.revoke_token_by_id(actor, int(token_id))

@@ -11,7 +11,7 @@ from schemas.validation import validate
 from services.toolkit.errors import Unauthenticated
 from services.toolkit.web import api, read_json
 
-from ..auth import request_token
+from ..auth import client_address, request_token
 from .base import V1, V2, GatewayBase
 
 
@@ -31,7 +31,9 @@ class AccountRoutes(GatewayBase):
     @api("POST", V2 + "/authenticate")
     def login(self, request: Request) -> Any:
         body = validate(bodies.TokenCreate, read_json(request))
-        return self.data.login(body.user.login, body.user.password, body.token.description)
+        return self.data.login(
+            body.user.login, body.user.password, body.token.description, client_address(request)
+        )
 
     @api("DELETE", V1 + "/authenticate")
     @api("DELETE", V2 + "/authenticate")

@@ -27,7 +27,7 @@ def list_filters(request: Request) -> dict[str, Any]:
         if key not in LIST_FILTERS:
             raise InvalidInput(f"unknown query parameter {key!r}; use {', '.join(LIST_FILTERS)}")
         if key in NUMERIC_FILTERS:
-            if not value.isdigit() or len(value) > 18:
+            if not (value.isascii() and value.isdigit()) or len(value) > 18:
                 raise InvalidInput(f"{key} must be a positive whole number, not {value!r}")
             filters[key] = int(value)
         else:

@@ -24,7 +24,7 @@ STATIC_MAX_AGE = 365 * 24 * 3600  # seconds; a changed file gets a new fingerpri
 
 def _page_number(value: str | None) -> int:
     # Out-of-range numbers reach the data service, which names the limit.
-    return int(value) if value and value.isdigit() else 1
+    return int(value) if value and value.isascii() and value.isdigit() else 1
 
 
 class PageRoutes(PageBase):

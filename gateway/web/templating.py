@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -46,12 +47,27 @@ def filesize(size: int | None) -> str:
     raise AssertionError("unreachable")
 
 
-def when(stamp: str | None) -> str:
-    """Format an API timestamp as ``2024-05-01 14:03 UTC``."""
+def when(stamp: str | None, seconds: bool = False) -> str:
+    """Format an API timestamp as ``2024-05-01 14:03 UTC``, or with ``:05`` seconds."""
     if not stamp:
         return "–"
     parsed = dt.datetime.fromisoformat(stamp.replace("Z", "+00:00"))
-    return parsed.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    pattern = "%Y-%m-%d %H:%M:%S UTC" if seconds else "%Y-%m-%d %H:%M UTC"
+    return parsed.astimezone(dt.UTC).strftime(pattern)
+
+
+MAX_SUMMARY_LENGTH = 300  # characters of a JSON value shown before it is cut
+
+
+def summary(value: Any) -> str:
+    """Format a JSON value compactly for display, cut after ``MAX_SUMMARY_LENGTH`` characters.
+
+    A string is shown as it is, without JSON quotes.
+    """
+    text = value if isinstance(value, str) else json.dumps(value, separators=(", ", ": "))
+    if len(text) > MAX_SUMMARY_LENGTH:
+        return text[:MAX_SUMMARY_LENGTH] + "…"
+    return text
 
 
 def sentence(message: str) -> str:
@@ -76,6 +92,7 @@ environment = Environment(
 environment.filters["filesize"] = filesize
 environment.filters["when"] = when
 environment.filters["sentence"] = sentence
+environment.filters["summary"] = summary
 environment.filters["number"] = lambda value: f"{value:,}"
 environment.globals["static_url"] = static_url
 environment.globals["box_path"] = box_path

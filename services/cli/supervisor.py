@@ -1,8 +1,8 @@
 """Start every Atlas service as its own process and keep them running.
 
 A service that exits unexpectedly is started again after a short pause.
-SIGINT or SIGTERM stops all of them: each gets SIGTERM, and SIGKILL after
-the grace period.
+SIGINT or SIGTERM stops all of them: each gets SIGTERM, and SIGKILL if it
+is still running ``STOP_MARGIN`` seconds after its own grace period.
 """
 
 from __future__ import annotations
@@ -14,7 +14,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-GRACE_PERIOD = 20.0  # seconds a service gets to stop before SIGKILL
+# Seconds a service gets beyond its grace period to stop its extensions and
+# exit, before SIGKILL.
+STOP_MARGIN = 10.0
 RESTART_DELAY = 2.0  # seconds before a crashed service is started again
 
 
@@ -35,8 +37,10 @@ class ServiceProcess:
 
 
 class Supervisor:
-    def __init__(self, services: list[ServiceProcess]) -> None:
+    def __init__(self, services: list[ServiceProcess], grace_period: float) -> None:
         self.services = services
+        # Seconds the services may take to finish their work after SIGTERM.
+        self.grace_period = grace_period
         self.stopping = False
 
     def start(self) -> None:
@@ -65,7 +69,7 @@ class Supervisor:
         for service in self.services:
             if service.process and service.process.poll() is None:
                 service.process.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + GRACE_PERIOD
+        deadline = time.monotonic() + self.grace_period + STOP_MARGIN
         for service in self.services:
             if service.process is None:
                 continue

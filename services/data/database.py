@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -43,6 +43,11 @@ class UnitOfWork:
     def __init__(self, session: Session) -> None:
         self.session = session
         self.events: list[OutboxEvent] = []
+        self.committed_callbacks: list[Callable[[], None]] = []
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once the transaction has committed; never if it rolls back."""
+        self.committed_callbacks.append(callback)
 
     def emit(self, event_type: str, payload: dict[str, Any]) -> None:
         event = OutboxEvent(event_type=event_type, payload=payload)
@@ -75,6 +80,8 @@ class DatabaseAccess:
             raise
         finally:
             session.close()
+        for callback in unit.committed_callbacks:
+            callback()
         if event_ids:
             # The events carry the worker's context, correlation id included,
             # as nameko's own event dispatcher would send it.

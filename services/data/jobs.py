@@ -15,6 +15,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from services.toolkit.errors import InvalidInput, NotFound
+from services.toolkit.metrics import record_job_transition
 
 from . import access, lifecycle
 from .access import Actor, Level
@@ -94,6 +95,8 @@ def _locked(session: Session, job_id: int) -> Job:
 
 def _transition(unit: UnitOfWork, job: Job, trigger: str, policy: Policy, **kwargs: Any) -> None:
     state = lifecycle.apply(job, trigger, policy, **kwargs)
+    kind = job.kind
+    unit.after_commit(lambda: record_job_transition(kind, state.value))
     if state in TERMINAL_JOB_STATES:
         unit.emit("job.finished", job_event(job))
     elif state == JobState.PENDING:
@@ -351,6 +354,14 @@ def counts(session: Session) -> dict[str, int]:
     rows = session.execute(select(Job.state, func.count()).group_by(Job.state)).all()
     found = {state.value: count for state, count in rows}
     return {member.value: found.get(member.value, 0) for member in JobState}
+
+
+def counts_by_kind(session: Session) -> list[dict[str, Any]]:
+    """Return ``[{"kind", "state", "count"}]`` for every kind and state that has jobs."""
+    rows = session.execute(
+        select(Job.kind, Job.state, func.count()).group_by(Job.kind, Job.state)
+    ).all()
+    return [{"kind": kind, "state": state.value, "count": count} for kind, state, count in rows]
 
 
 def job_dict(job: Job, with_payload: bool = False, with_history: bool = False) -> dict[str, Any]:

@@ -60,6 +60,20 @@ TRANSITIONS: list[dict[str, Any]] = [
     {"trigger": "cancel", "source": NOT_TERMINAL, "dest": CANCELLED},
     {"trigger": "retry", "source": FAILED, "dest": PENDING},
 ]
+# Triggers that people apply through the gateway; the dispatcher and workers apply the rest.
+PEOPLE_TRIGGERS = ("cancel", "retry")
+
+
+def accepted_triggers(state: str, triggers: tuple[str, ...] = PEOPLE_TRIGGERS) -> list[str]:
+    """Return those of ``triggers`` that the machine accepts in ``state``."""
+    accepted = []
+    for trigger in triggers:
+        for step in TRANSITIONS:
+            sources = step["source"] if isinstance(step["source"], list) else [step["source"]]
+            if step["trigger"] == trigger and state in sources:
+                accepted.append(trigger)
+                break
+    return accepted
 
 
 @dataclass(frozen=True)

@@ -171,6 +171,30 @@ class WebSession(Base):
     account: Mapped[Account] = relationship()
 
 
+class LoginFailure(Base):
+    """A sign-in with a password that failed, or is still being checked, counted for one window.
+
+    Rows are keyed by the login name as typed, whether or not an account has
+    that name, so that the limits reveal nothing about which accounts exist.
+    """
+
+    __tablename__ = "login_failures"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    # sha256 of the lowercased login name; a password typed into the name
+    # field by mistake is not stored.
+    login_hash: Mapped[str] = mapped_column(String(64))
+    # The client's IP address, or its /64 network for IPv6; None when unknown.
+    client_address: Mapped[str | None] = mapped_column(String(64))
+    failed_at: Mapped[dt.datetime] = mapped_column(Timestamp, default=utcnow)
+
+    __table_args__ = (
+        Index("ix_login_failures_login_hash_failed_at", login_hash, failed_at),
+        Index("ix_login_failures_client_address_failed_at", client_address, failed_at),
+        Index("ix_login_failures_failed_at", failed_at),
+    )
+
+
 class Box(Base):
     __tablename__ = "boxes"
 

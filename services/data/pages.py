@@ -3,33 +3,62 @@
 The API's objects must keep Vagrant Cloud's exact fields, so the box page
 gets its own view: file sizes, download counts per provider, why an upload
 was rejected, and what the viewer may do. Readers see released versions
-only; publishers also see unreleased and revoked ones.
+only; publishers also see unreleased and revoked ones. Members of the
+box's account also see each provider's latest box.inspect job. The job
+page's view adds the actions that the viewer may take on the job.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from . import access
+from . import access, jobs, lifecycle
 from .access import Level
-from .models import Box, Provider, Version, VersionStatus
+from .models import Account, Box, Job, Provider, Version, VersionStatus
 from .serialize import Urls, box_dict, provider_dict, render_markdown, sorted_versions, timestamp
 
+INSPECT_KIND = "box.inspect"
 
-def _provider_view(urls: Urls, box: Box, version: Version, provider: Provider) -> dict[str, Any]:
+# The latest inspection job of each provider, keyed by provider id, or None
+# when the viewer may not see the box's jobs.
+Inspections = dict[int, dict[str, Any]] | None
+
+
+def _latest_inspections(session: Session, box: Box) -> dict[int, dict[str, Any]]:
+    """Return the newest box.inspect job of each of the box's providers, in one query."""
+    provider_id = Job.payload["provider_id"].as_integer()
+    rows = session.execute(
+        select(provider_id, Job.id, Job.state)
+        .where(Job.box_id == box.id, Job.kind == INSPECT_KIND)
+        .distinct(provider_id)
+        .order_by(provider_id, Job.id.desc())
+    ).all()
+    return {found: {"id": job_id, "state": state.value} for found, job_id, state in rows}
+
+
+def _provider_view(
+    urls: Urls, box: Box, version: Version, provider: Provider, inspections: Inspections
+) -> dict[str, Any]:
     artifact = provider.artifact
-    return {
+    view = {
         **provider_dict(urls, box, version, provider),
         "state": provider.state.value,
         "size": artifact.size if artifact else None,
         "downloads": provider.downloads,
         "last_error": provider.last_error,
     }
+    if inspections is not None:
+        view["inspection"] = provider.inspection.value if provider.inspection else None
+        view["inspection_job"] = inspections.get(provider.id)
+    return view
 
 
-def _version_view(urls: Urls, box: Box, version: Version) -> dict[str, Any]:
+def _version_view(
+    urls: Urls, box: Box, version: Version, inspections: Inspections
+) -> dict[str, Any]:
     return {
         "version": version.version,
         "status": version.status.value,
@@ -38,7 +67,7 @@ def _version_view(urls: Urls, box: Box, version: Version) -> dict[str, Any]:
         "released_at": timestamp(version.released_at),
         "revoked_at": timestamp(version.revoked_at),
         "providers": [
-            _provider_view(urls, box, version, provider)
+            _provider_view(urls, box, version, provider, inspections)
             for provider in sorted(version.providers, key=lambda p: (p.name, p.architecture))
         ],
     }
@@ -51,6 +80,9 @@ def describe_box(
     box = access.require_box(session, actor, username, name)
     level = access.level_on(session, actor, box.account)
     can_publish = level is not None and level >= Level.PUBLISH
+    # Jobs are visible to the members of the account they belong to.
+    can_see_jobs = level is not None
+    inspections = _latest_inspections(session, box) if can_see_jobs else None
     versions = [
         version
         for version in sorted_versions(box)
@@ -58,7 +90,25 @@ def describe_box(
     ]
     return {
         "box": box_dict(urls, box, with_versions=False),
-        "versions": [_version_view(urls, box, version) for version in versions],
+        "versions": [_version_view(urls, box, version, inspections) for version in versions],
         "can_publish": can_publish,
         "can_manage": level is not None and level >= Level.MANAGE,
+        "can_see_jobs": can_see_jobs,
+    }
+
+
+def describe_job(session: Session, actor: access.Actor, job_id: int) -> dict[str, Any]:
+    """Return the job page's view: the job with its history, and what ``actor`` may do to it.
+
+    Raises ``NotFound`` for a job of an account that ``actor`` is no member of.
+    """
+    job = jobs.describe(session, access.require_actor(actor), job_id)
+    account = session.scalar(
+        select(Account).join(Job, Job.account_id == Account.id).where(Job.id == job_id)
+    )
+    level = access.level_on(session, actor, account) if account is not None else None
+    can_act = level is not None and level >= Level.PUBLISH
+    return {
+        "job": job,
+        "actions": lifecycle.accepted_triggers(job["state"]) if can_act else [],
     }

@@ -11,6 +11,7 @@ nothing: the database is the record, the broker only a carrier.
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from nameko.constants import AMQP_URI_CONFIG_KEY
@@ -18,7 +19,9 @@ from nameko.events import event_handler
 from nameko.extensions import DependencyProvider
 
 from services.toolkit import config as cfg
+from services.toolkit.errors import ServiceUnavailable
 from services.toolkit.jobs import JobQueues
+from services.toolkit.metrics import set_job_counts
 from services.toolkit.operations import ServiceOperations
 from services.toolkit.rpc import TimedRpcProxy, rpc
 from services.toolkit.timer import setting_timer
@@ -26,6 +29,8 @@ from services.toolkit.timer import setting_timer
 log = logging.getLogger(__name__)
 
 REBUILD_PAGE = 1000
+# Seconds between counts of the jobs in each state for the atlas_jobs gauge.
+COUNT_INTERVAL = 15.0
 
 
 class Dispatcher(DependencyProvider):
@@ -34,6 +39,7 @@ class Dispatcher(DependencyProvider):
     def setup(self) -> None:
         self.queues = JobQueues(self.container.config[AMQP_URI_CONFIG_KEY])
         self.rebuilt = False
+        self.counted_at = 0.0
 
     def get_dependency(self, worker_ctx: Any) -> Dispatcher:
         return self
@@ -54,9 +60,20 @@ class JobsService(ServiceOperations):
 
     @setting_timer(cfg.JOB_SCAN_INTERVAL, eager=True)
     def scan(self) -> None:
+        try:
+            self._scan()
+        except ServiceUnavailable as exc:
+            # Expected while data starts or restarts; the next scan tries again.
+            log.warning("skipped a job scan: %s", exc)
+
+    def _scan(self) -> None:
         if not self.dispatcher.rebuilt:
             self.rebuild()
             self.dispatcher.rebuilt = True
+        if time.monotonic() - self.dispatcher.counted_at > COUNT_INTERVAL:
+            rows = self.data.job_counts_by_kind()
+            set_job_counts({(row["kind"], row["state"]): row["count"] for row in rows})
+            self.dispatcher.counted_at = time.monotonic()
         while True:
             due = self.data.due_jobs()
             if not due:

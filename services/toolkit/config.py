@@ -48,6 +48,10 @@ DISCOVERY_CACHE_TTL = "discovery_cache_ttl"
 HEALTH_TIMEOUT = "health_timeout"
 OPERATIONS_ADDRESS = "operations_address"
 SESSION_TTL = "session_ttl"
+LOGIN_FAILURE_WINDOW = "login_failure_window"
+LOGIN_MAX_FAILURES_PER_ACCOUNT = "login_max_failures_per_account"
+LOGIN_MAX_FAILURES_PER_ADDRESS = "login_max_failures_per_address"
+SHUTDOWN_GRACE_PERIOD = "shutdown_grace_period"
 JOB_LEASE = "job_lease"
 JOB_BACKOFF_BASE = "job_backoff_base"
 JOB_BACKOFF_MAX = "job_backoff_max"
@@ -81,6 +85,10 @@ DEFAULTS: dict[str, Any] = {
     HEALTH_TIMEOUT: 3.0,  # seconds
     OPERATIONS_ADDRESS: "",  # empty: no listener for /metrics and /health/instance
     SESSION_TTL: 14 * 24 * 3600,  # seconds
+    LOGIN_FAILURE_WINDOW: 900,  # seconds over which failed sign-ins are counted
+    LOGIN_MAX_FAILURES_PER_ACCOUNT: 10,  # failed sign-ins to one login name per window
+    LOGIN_MAX_FAILURES_PER_ADDRESS: 30,  # failed sign-ins from one client address per window
+    SHUTDOWN_GRACE_PERIOD: 25.0,  # seconds in-flight work may take after SIGTERM
     JOB_LEASE: 60.0,  # seconds a running job lives without a heartbeat
     JOB_BACKOFF_BASE: 2.0,  # seconds before the first retry, doubled for each later one
     JOB_BACKOFF_MAX: 300.0,  # seconds, the longest wait between attempts

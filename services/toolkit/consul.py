@@ -239,6 +239,10 @@ class ConsulRegistration(DependencyProvider):
             log.warning("Consul no longer knows %s; registering it again", self.service_id)
             self.registered = False
 
+    def before_stop(self) -> None:
+        """Deregister when a graceful stop begins, so that nothing discovers a draining instance."""
+        self._leave()
+
     def stop(self) -> None:
         self._leave()
 

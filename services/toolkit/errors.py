@@ -16,6 +16,9 @@ class AtlasError(Exception):
     #: HTTP status of the gateway's response.
     status = 500
 
+    #: Seconds after which the caller may try again, sent as ``Retry-After``; None for no header.
+    retry_after: int | None = None
+
     def __init__(self, message: str = "") -> None:
         super().__init__(message)
         self.message = message
@@ -78,3 +81,17 @@ class ServiceUnavailable(AtlasError):
     """A service or the database cannot be reached now; safe to retry later."""
 
     status = 503
+    retry_after = 5
+
+
+@deserialize_to_instance
+class TooManyRequests(AtlasError):
+    """The caller made too many attempts; safe to retry after ``retry_after`` seconds."""
+
+    status = 429
+
+    def __init__(self, message: str = "", retry_after: int | str = 60) -> None:
+        super().__init__(message)
+        # nameko sends exception arguments as strings, so the number may arrive as one.
+        self.retry_after = max(1, int(retry_after))
+        self.args = (message, str(self.retry_after))

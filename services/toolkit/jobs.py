@@ -47,6 +47,8 @@ REPORT_PATIENCE = 120.0
 # Seconds a worker waits before handing back a message that overtook the dispatcher.
 EARLY_MESSAGE_DELAY = 0.05
 EARLY_MESSAGE_TRIES = 20
+# Seconds before a message whose attempt could not be started or settled goes back to its queue.
+REQUEUE_DELAY = 1.0
 
 
 class PermanentJobError(AtlasError):
@@ -124,7 +126,7 @@ class Submitter:
 
 @dataclass
 class JobRun:
-    """What a job handler receives: the job and a way to learn that it was cancelled."""
+    """The job a handler runs, with a flag that is set when the attempt stops counting."""
 
     id: int
     kind: str
@@ -227,6 +229,9 @@ class JobEntrypoint(Entrypoint):
             if exc_info is None:
                 message.ack()
             else:
+                # The data service could not be reached; wait a little so
+                # that the message does not circle back at once.
+                eventlet.sleep(REQUEUE_DELAY)
                 message.requeue()
         except Exception as exc:  # a lost connection returns the message by itself
             log.warning("could not settle the message of a %s job: %s", self.kind, exc)

@@ -3,6 +3,9 @@
 eventlet's monkey patching must happen before anything else imports the
 socket module, so this module applies it first; it also makes psycopg2
 cooperative. Keeping it here keeps eventlet out of the services' own code.
+
+SIGTERM and SIGINT stop the services gracefully, as
+``services.toolkit.shutdown`` describes, and the process then exits with 0.
 """
 
 from __future__ import annotations
@@ -15,7 +18,6 @@ import argparse  # noqa: E402
 import importlib  # noqa: E402
 import logging  # noqa: E402
 import logging.config  # noqa: E402
-import signal  # noqa: E402
 import sys  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -23,6 +25,7 @@ from nameko.runners import ServiceRunner  # noqa: E402
 
 from services.toolkit.config import load_config  # noqa: E402
 from services.toolkit.logs import set_process_service  # noqa: E402
+from services.toolkit.shutdown import GracefulStop, grace_period  # noqa: E402
 
 log = logging.getLogger("atlas.runner")
 
@@ -47,15 +50,12 @@ def run(names: list[str], config: dict[str, Any]) -> None:
     for name in names:
         runner.add_service(import_service(name))
 
-    def shutdown(signum: int, frame: Any) -> None:
-        # Signal handlers run outside the hub and must not block on it.
-        eventlet.spawn_n(runner.stop)
-
-    signal.signal(signal.SIGTERM, shutdown)
-    signal.signal(signal.SIGINT, shutdown)
+    graceful_stop = GracefulStop(runner, grace_period(config))
+    graceful_stop.install()
     runner.start()
     log.info("started %s", ", ".join(names))
     runner.wait()
+    graceful_stop.wait()
     log.info("stopped %s", ", ".join(names))
 
 

@@ -13,6 +13,9 @@ import logging
 import time
 from typing import Any
 
+import eventlet
+from eventlet import greenio
+from eventlet.wsgi import STATE_CLOSE, STATE_IDLE
 from nameko.web.handlers import HttpRequestHandler
 from nameko.web.server import WebServer, WsgiApp
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
@@ -20,8 +23,9 @@ from werkzeug.exceptions import NotFound as RouteNotFound
 from werkzeug.routing import RequestRedirect
 from werkzeug.wrappers import Request, Response
 
+from . import config as cfg
 from .errors import AtlasError, InvalidInput, PayloadTooLarge
-from .httpserver import make_server
+from .httpserver import CLOSE_CONNECTION, make_server
 from .logs import (
     CORRELATION_ID,
     REDACTED,
@@ -52,6 +56,9 @@ JSON_TYPE = "application/json"
 # Largest JSON body the API reads; box files go to binstore, not here.
 MAX_JSON_BODY = 1024 * 1024  # bytes
 
+# Seconds between checks for open connections while a stopping server drains.
+DRAIN_POLL_INTERVAL = 0.05
+
 
 def json_response(
     payload: Any, status: int = 200, headers: dict[str, str] | None = None
@@ -66,7 +73,7 @@ def error_response(status: int, *messages: str, headers: dict[str, str] | None =
 def response_for_exception(exc: BaseException) -> Response:
     """Map an exception to its error response; the one table from errors to HTTP."""
     if isinstance(exc, AtlasError):
-        headers = {"Retry-After": "5"} if exc.status == 503 else None
+        headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else None
         return error_response(exc.status, str(exc), headers=headers)
     if isinstance(exc, HTTPException):
         return error_response(exc.code or 500, exc.description or exc.name)
@@ -136,6 +143,9 @@ class JsonWsgiApp(WsgiApp):
             except Exception as exc:  # the WSGI server's own error log is switched off
                 response, route, values = response_for_exception(exc), UNMATCHED_ROUTE, {}
             response.headers[REQUEST_ID_HEADER] = correlation_id
+            if self.server.draining:
+                # The client learns to send its next request elsewhere.
+                environ[CLOSE_CONNECTION]()
             seconds = time.perf_counter() - started
             observe_http_request(service, request.method, route, response.status_code, seconds)
             access_log.log(
@@ -171,6 +181,76 @@ class JsonWsgiApp(WsgiApp):
 
 
 class JsonWebServer(WebServer):
+    """nameko's web server, which drains its connections when it stops.
+
+    When a stop begins, the listening socket closes, idle keep-alive
+    connections are closed, and each connection with a request under way
+    closes after its response. ``stop()`` waits for those responses for up
+    to ``ATLAS.shutdown_grace_period`` seconds from the start of the stop.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        # eventlet's state of each open connection: [address, socket, state].
+        self.connections: dict[int, list[Any]] = {}
+        self.drain_deadline: float | None = None
+
+    @property
+    def draining(self) -> bool:
+        return self.drain_deadline is not None
+
+    def process_request(self, sock: Any, address: Any) -> None:
+        state = [address, sock, STATE_CLOSE if self.draining else STATE_IDLE]
+        self.connections[id(state)] = state
+        try:
+            self._serv.process_request(state)
+        except OSError as exc:
+            # As nameko's own server: eventlet raises this when a client leaves
+            # very early (eventlet pull request 353).
+            if "raw readinto() returned invalid length" not in str(exc):
+                raise
+        finally:
+            del self.connections[id(state)]
+
+    def before_stop(self) -> None:
+        self.stop_accepting()
+
+    def stop_accepting(self) -> None:
+        """Close the listening socket and idle connections; busy ones close after their response."""
+        if self.draining or not self._starting:
+            return
+        grace_period = float(cfg.setting(self.container.config, cfg.SHUTDOWN_GRACE_PERIOD))
+        self.drain_deadline = time.monotonic() + grace_period
+        self._is_accepting = False
+        if self._gt is not None:
+            self._gt.kill()
+        if self._sock is not None:
+            self._sock.close()
+        idle = 0
+        for state in list(self.connections.values()):
+            previous, state[2] = state[2], STATE_CLOSE
+            if previous == STATE_IDLE:
+                # Wakes the connection's wait for a request line, which then ends it.
+                greenio.shutdown_safe(state[1])
+                idle += 1
+        log.info(
+            "stopped accepting connections; closed %d idle and draining %d busy",
+            idle,
+            len(self.connections) - idle,
+        )
+
+    def stop(self) -> None:
+        self.stop_accepting()
+        deadline = self.drain_deadline or time.monotonic()
+        while self.connections and time.monotonic() < deadline:
+            eventlet.sleep(DRAIN_POLL_INTERVAL)
+        if self.connections:
+            log.warning(
+                "closing %d connections whose responses did not finish within the grace period",
+                len(self.connections),
+            )
+        super().stop()
+
     def get_wsgi_app(self) -> JsonWsgiApp:
         return JsonWsgiApp(self)
 
@@ -189,6 +269,11 @@ class ApiEndpoint(HttpRequestHandler):
     def __init__(self, method: str, url: str, **kwargs: Any) -> None:
         kwargs.setdefault("expected_exceptions", (AtlasError,))
         super().__init__(method, url, **kwargs)
+
+    def stop(self) -> None:
+        # A container stops its entrypoints first; new connections must stop then too.
+        self.server.stop_accepting()
+        super().stop()
 
     def check_signature(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         # nameko checks every call's arguments with inspect.getcallargs, which

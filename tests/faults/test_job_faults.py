@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, unquote
 
 import eventlet
 import pytest
@@ -26,6 +27,7 @@ from sqlalchemy import create_engine, text
 
 from services.toolkit.jobs import JobQueues
 from tests.conftest import (
+    _rabbit_api,
     create_test_database,
     create_test_vhost,
     delete_test_vhost,
@@ -96,11 +98,10 @@ class Cluster:
         finally:
             engine.dispose()
 
-    def submit(self, count: int) -> list[int]:
+    def submit(self, count: int, seconds: float = EFFECT_SECONDS) -> list[int]:
         with self.rpc() as cluster:
             return [
-                int(cluster.data.submit_job(KIND, {"seconds": EFFECT_SECONDS})["id"])
-                for _ in range(count)
+                int(cluster.data.submit_job(KIND, {"seconds": seconds})["id"]) for _ in range(count)
             ]
 
     def counts(self) -> dict[str, int]:
@@ -216,6 +217,64 @@ def test_dropped_database_connections_lose_no_job(cluster: Cluster) -> None:
             "WHERE datname = :name AND pid <> pg_backend_pid()",
             name=database,
         )
+
+    counts = cluster.wait_until_all_finished(job_ids)
+    assert counts["succeeded"] == JOBS
+    cluster.assert_each_effect_applied_once(job_ids)
+
+
+def test_sigterm_lets_running_jobs_finish(cluster: Cluster) -> None:
+    with cluster.rpc() as rpc:
+        job_ids = [int(rpc.data.submit_job(KIND, {"seconds": 2.0})["id"]) for _ in range(40)]
+    worker = cluster.start("worker-a", WORKERS)
+    assert wait_for(lambda: cluster.counts()["running"] > 0, timeout=60, step=0.2)
+    running = [
+        job_id
+        for [job_id] in cluster.query("SELECT id FROM jobs WHERE state = 'running' ORDER BY id")
+    ]
+
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(timeout=60) == 0
+    del cluster.processes["worker-a"]
+
+    # The attempts in progress finished before the worker exited, without a retry.
+    finished = cluster.query(
+        "SELECT id, state, attempt FROM jobs WHERE id = ANY(:ids)", ids=running
+    )
+    assert {(state, attempt) for _, state, attempt in finished} == {("succeeded", 1)}
+    cluster.start("worker-b", WORKERS)
+    counts = cluster.wait_until_all_finished(job_ids)
+    assert counts["succeeded"] == len(job_ids)
+    cluster.assert_each_effect_applied_once(job_ids)
+
+
+def close_broker_connections(vhost: str) -> int:
+    """Close every client connection to ``vhost``, as a broker restart does; return how many."""
+    connections = _rabbit_api("GET", f"/api/vhosts/{quote(vhost, safe='')}/connections").json()
+    for connection in connections:
+        _rabbit_api(
+            "DELETE",
+            f"/api/connections/{quote(connection['name'], safe='')}",
+            headers={"X-Reason": "fault test: broker connections dropped"},
+        )
+    return len(connections)
+
+
+def test_dropped_broker_connections_lose_no_job(cluster: Cluster) -> None:
+    # Longer jobs, so that all three faults land while jobs still run.
+    job_ids = cluster.submit(JOBS, seconds=0.2)
+    cluster.start("worker", WORKERS)
+    vhost = unquote(cluster.amqp_uri.rsplit("/", 1)[1])
+
+    # Every service loses its connections three times while the jobs run. The
+    # management API lists a new connection only after its next statistics
+    # round, a few seconds after it opened.
+    assert wait_for(lambda: cluster.effects() > 0, timeout=60, step=0.2)
+    for round in range(3):
+        assert wait_for(lambda: close_broker_connections(vhost), timeout=60, step=1.0)
+        if round == 0:
+            assert cluster.counts()["succeeded"] < JOBS, "the jobs finished before the fault"
+        eventlet.sleep(2.0)
 
     counts = cluster.wait_until_all_finished(job_ids)
     assert counts["succeeded"] == JOBS

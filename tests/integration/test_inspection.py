@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import requests
+from sqlalchemy import create_engine, text
 
 from tests.boxes import build_box
 from tests.conftest import Client, unique
@@ -81,3 +82,44 @@ def test_job_history_of_an_inspection(user: Client) -> None:
     assert detail["kind"] == "box.inspect"
     assert detail["box"] == tag
     assert [step["to"] for step in detail["history"]] == ["queued", "running", "succeeded"]
+
+
+def test_provider_waiting_for_inspection_is_not_served(user: Client, database_url: str) -> None:
+    tag = upload(user, build_box("libvirt"))
+    wait_until_inspected(user, tag)
+    provider_path = f"/api/v1/box/{tag}/version/1.0.0/provider/libvirt"
+    namespace, name = tag.split("/")
+    download_path = (
+        f"/{namespace}/boxes/{name}/versions/1.0.0/providers/libvirt/unknown/vagrant.box"
+    )
+
+    # Put the provider back to where it is between its upload and its inspection.
+    set_inspection(database_url, tag, "pending")
+
+    assert metadata_versions(user, tag) == []
+    assert user.get(provider_path).json()["download_url"] is None
+    assert_error(user.get(download_path), 404, "its inspection is still running")
+
+    set_inspection(database_url, tag, "verified")
+
+    assert len(metadata_versions(user, tag)) == 1
+    assert user.get(provider_path).json()["download_url"] is not None
+    assert user.get(download_path, allow_redirects=False).status_code == 302
+
+
+def set_inspection(database_url: str, tag: str, state: str) -> None:
+    namespace, name = tag.split("/")
+    engine = create_engine(database_url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "UPDATE providers SET inspection = :state FROM versions, boxes, accounts "
+                    "WHERE providers.version_id = versions.id AND versions.box_id = boxes.id "
+                    "AND boxes.account_id = accounts.id "
+                    "AND accounts.username = :namespace AND boxes.name = :name"
+                ),
+                {"state": state, "namespace": namespace, "name": name},
+            )
+    finally:
+        engine.dispose()

@@ -9,9 +9,11 @@ import eventlet
 import kombu
 import pytest
 from nameko.containers import ServiceContainer
+from nameko.rpc import rpc
+from nameko.standalone.rpc import ServiceRpcProxy
 from sqlalchemy import create_engine, text
 
-from services.toolkit.jobs import JobQueues, job_queue
+from services.toolkit.jobs import JobClient, JobQueues, job_queue
 from tests.conftest import Client, Suite, service_config
 from tests.job_kinds import TestWorkers
 from tests.operations import wait_for
@@ -242,6 +244,7 @@ def test_jobs_of_other_accounts_are_not_found(
     [
         ({"state": "done"}, "state 'done' is not a job state"),
         ({"limit": "x"}, "limit must be a positive whole number, not 'x'"),
+        ({"before": "²"}, "before must be a positive whole number, not '²'"),
         ({"limit": "1000"}, "limit must be between 1 and 100"),
         ({"box": "nobody"}, "box 'nobody' is invalid; write it as username/name"),
         ({"colour": "red"}, "unknown query parameter 'colour'"),
@@ -306,3 +309,28 @@ def test_rebuild_restores_a_deleted_queue(
     # Each message still starts its job exactly once.
     assert data_rpc.start_job(job_ids[0], 1, "worker-a")["started"] is True
     assert data_rpc.start_job(job_ids[0], 1, "worker-b")["started"] is False
+
+
+class Submitting:
+    """A service that submits jobs with the toolkit's job client, as any service would."""
+
+    name = "test_submitting"
+
+    jobs = JobClient()
+
+    @rpc
+    def submit_noop(self, payload: dict[str, Any]) -> int:
+        return int(self.jobs.submit("atlas.noop", payload)["id"])
+
+
+def test_job_client_submits_from_a_service(suite: Suite, data_rpc: Any) -> None:
+    container = ServiceContainer(Submitting, service_config(suite.config))
+    container.start()
+    try:
+        with ServiceRpcProxy("test_submitting", suite.config) as submitting:
+            job_id = submitting.submit_noop({"from": "a service"})
+    finally:
+        container.stop()
+
+    job = wait_for_state(data_rpc, job_id, "succeeded")
+    assert job["result"] == {"echo": {"from": "a service"}}

@@ -11,7 +11,6 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from services.data.service import DataService
 from services.toolkit import config as cfg
-from services.toolkit.metrics import record_job_transition
 from tests.boxes import build_box
 from tests.conftest import Client, free_port
 from tests.integration.test_api_boxes import published_box
@@ -79,17 +78,27 @@ def test_binstore_serves_the_same_metrics(suite: Any) -> None:
     assert any(name == "atlas_upload_bytes_total" for name, _ in samples)
 
 
-def test_job_transitions_appear_in_metrics(suite: Any) -> None:
+def test_job_transitions_appear_in_metrics(suite: Any, data_rpc: Any) -> None:
     before = scrape(suite.api_url)
-    record_job_transition("box.inspect", "succeeded")
-    after = scrape(suite.api_url)
-
-    labels = {"kind": "box.inspect", "state": "succeeded"}
-    assert (
-        value(after, "atlas_job_transitions_total", **labels)
-        - value(before, "atlas_job_transitions_total", **labels)
-        == 1
+    job_id = data_rpc.submit_job("atlas.noop", {})["id"]
+    assert wait_for(lambda: data_rpc.describe_job(job_id)["state"] == "succeeded")
+    # The transition is counted right after its commit, which follows the reply.
+    after = wait_for(
+        lambda: (
+            (samples := scrape(suite.api_url))
+            and value(samples, "atlas_job_transitions_total", kind="atlas.noop", state="succeeded")
+            > value(before, "atlas_job_transitions_total", kind="atlas.noop", state="succeeded")
+            and samples
+        )
     )
+
+    assert after, "atlas_job_transitions_total did not count the job"
+    for state in ("queued", "running", "succeeded"):
+        labels = {"kind": "atlas.noop", "state": state}
+        grew = value(after, "atlas_job_transitions_total", **labels) - value(
+            before, "atlas_job_transitions_total", **labels
+        )
+        assert grew >= 1, state
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gateway.web.security import Visitor, csrf_token, csrf_valid, local_path
-from gateway.web.templating import filesize, render
+from gateway.web.templating import MAX_SUMMARY_LENGTH, filesize, render, summary, when
 
 KEY = b"k" * 32
 
@@ -63,3 +63,73 @@ def test_templates_escape_values() -> None:
 
     assert "<script>alert" not in html
     assert "&lt;script&gt;" in html
+
+
+def test_when_shows_seconds_on_request() -> None:
+    assert when("2026-05-01T14:03:09Z") == "2026-05-01 14:03 UTC"
+    assert when("2026-05-01T14:03:09Z", seconds=True) == "2026-05-01 14:03:09 UTC"
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        ("plain text", "plain text"),
+        (42, "42"),
+        (None, "null"),
+        ({"a": [1, 2]}, '{"a": [1, 2]}'),
+    ],
+)
+def test_summary_writes_compact_json(value: object, text: str) -> None:
+    assert summary(value) == text
+
+
+def test_summary_cuts_long_values() -> None:
+    text = summary("x" * (MAX_SUMMARY_LENGTH + 10))
+
+    assert text == "x" * MAX_SUMMARY_LENGTH + "…"
+
+
+def test_job_page_escapes_payload_and_history() -> None:
+    job = {
+        "id": 7,
+        "kind": "box.inspect",
+        "state": "failed",
+        "attempt": 1,
+        "max_attempts": 1,
+        "box": None,
+        "last_error": "<b>bad</b>",
+        "result": None,
+        "worker": None,
+        "run_after": None,
+        "created_at": "2026-05-01T14:03:09Z",
+        "updated_at": "2026-05-01T14:03:09Z",
+        "finished_at": None,
+        "payload": {"url": "<img src=x>"},
+        "history": [
+            {
+                "from": "running",
+                "to": "failed",
+                "trigger": "fail",
+                "attempt": 1,
+                "at": "2026-05-01T14:03:09Z",
+                "by": "<i>worker</i>",
+                "error": "<b>bad</b>",
+            }
+        ],
+    }
+
+    html = render(
+        "job.html",
+        visitor=None,
+        job=job,
+        actions=["retry"],
+        csrf_field="csrf_token",
+        csrf_token="t",
+        current_path="/-/jobs/7",
+    )
+
+    assert "<b>" not in html
+    assert "<img" not in html
+    assert "<i>" not in html
+    assert 'action="/-/jobs/7/retry"' in html
+    assert "/cancel" not in html

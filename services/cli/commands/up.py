@@ -82,7 +82,7 @@ def cmd_up(config: dict[str, Any], args: argparse.Namespace) -> int:
         for name in SUITE
         for _ in range(instance_counts.get(name, 1))
     ]
-    supervisor = Supervisor(processes)
+    supervisor = Supervisor(processes, float(cfg.setting(config, cfg.SHUTDOWN_GRACE_PERIOD)))
     supervisor.start()
     public_url = str(cfg.setting(config, cfg.PUBLIC_URL)).rstrip("/")
     if wait_until_ready(f"http://{addresses['gateway']}/health", supervisor):

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import logging
+
+from nameko.timer import timer
+
 from services.toolkit.rpc import rpc
 
-from .. import accounts
+from .. import accounts, login_limits
 from ..access import Actor
 from .base import DataBase
+
+log = logging.getLogger(__name__)
+
+# Seconds between deletions of failed sign-ins that left the counting window.
+PRUNE_INTERVAL = 300
 
 
 class AccountsRpc(DataBase):
@@ -39,9 +48,31 @@ class AccountsRpc(DataBase):
             return accounts.issue_token(unit.session, username, description)
 
     @rpc
-    def login(self, login: str, password: str, description: str | None = None) -> dict:
+    def login(
+        self,
+        login: str,
+        password: str,
+        description: str | None = None,
+        client_address: str | None = None,
+    ) -> dict:
+        """Create a token for a user's name and password.
+
+        Raises Unauthenticated for a wrong name or password, and
+        TooManyRequests once the failures of this name or of
+        ``client_address`` reach their limit.
+        """
+        self.reserve_login_attempt(login, client_address)
         with self.db.transaction() as unit:
-            return accounts.login(unit.session, login, password, description)
+            result = accounts.login(unit.session, login, password, description)
+            login_limits.forgive(unit.session, login, client_address)
+        return result
+
+    @timer(interval=PRUNE_INTERVAL)
+    def prune_login_failures(self) -> None:
+        with self.db.transaction() as unit:
+            deleted = login_limits.prune(unit.session, self.login_limits)
+        if deleted:
+            log.info("deleted %d failed sign-ins older than the counting window", deleted)
 
     @rpc
     def authenticate(self, token: str) -> dict:

@@ -10,6 +10,7 @@ from nameko.timer import timer
 from services.toolkit import config as cfg
 from services.toolkit.rpc import rpc
 
+from .. import login_limits
 from ..database import Database
 from ..lifecycle import Policy
 from ..serialize import Urls
@@ -25,6 +26,19 @@ class DataBase:
     @property
     def urls(self) -> Urls:
         return Urls(cfg.setting(self.config, cfg.PUBLIC_URL))
+
+    @property
+    def login_limits(self) -> login_limits.LoginLimits:
+        return login_limits.LoginLimits.from_config(self.config)
+
+    def reserve_login_attempt(self, login: str, client_address: str | None) -> None:
+        """Count a password sign-in as failed until it succeeds; raise TooManyRequests.
+
+        The attempt is committed before the password is checked, so that
+        attempts running at the same time in other processes count it.
+        """
+        with self.db.transaction() as unit:
+            login_limits.reserve_attempt(unit.session, self.login_limits, login, client_address)
 
     @property
     def policy(self) -> Policy:

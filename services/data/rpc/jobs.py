@@ -124,3 +124,9 @@ class JobsRpc(DataBase):
     def job_counts(self) -> dict[str, int]:
         with self.db.read() as session:
             return jobs.counts(session)
+
+    @rpc
+    def job_counts_by_kind(self) -> list[dict[str, Any]]:
+        """Return ``[{"kind", "state", "count"}]``, for the dispatcher's ``atlas_jobs`` gauge."""
+        with self.db.read() as session:
+            return jobs.counts_by_kind(session)

@@ -5,20 +5,24 @@ from __future__ import annotations
 from services.toolkit import config as cfg
 from services.toolkit.rpc import rpc
 
-from .. import sessions
+from .. import login_limits, sessions
 from .base import DataBase
 
 
 class SessionsRpc(DataBase):
     @rpc
-    def start_session(self, login: str, password: str) -> dict:
+    def start_session(self, login: str, password: str, client_address: str | None = None) -> dict:
         """Open a session; return ``{"session", "expires_at", "user"}``.
 
-        Only the hash of the ``session`` secret is stored, so it is returned this once.
+        Only the hash of the ``session`` secret is stored, so it is returned
+        this once. Raises Unauthenticated and TooManyRequests as ``login`` does.
         """
         ttl = float(cfg.setting(self.config, cfg.SESSION_TTL))
+        self.reserve_login_attempt(login, client_address)
         with self.db.transaction() as unit:
-            return sessions.start_session(unit.session, login, password, ttl)
+            result = sessions.start_session(unit.session, login, password, ttl)
+            login_limits.forgive(unit.session, login, client_address)
+        return result
 
     @rpc
     def resume_session(self, session: str) -> dict:
