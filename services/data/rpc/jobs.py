@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from nameko.rpc import rpc
+from services.toolkit.rpc import rpc
 
 from .. import jobs
 from ..access import Actor, readable_account_ids, require_actor
