@@ -1,4 +1,4 @@
-"""Helpers for tests of operations: a Consul agent stand-in, a cuttable broker link, services.
+"""Helpers for tests of operations: a Consul agent stand-in and services in their own vhost.
 
 Tests that stop services or cut connections run their own copies of the
 services in a vhost of their own, so the session's ``suite`` keeps working.
@@ -6,13 +6,12 @@ services in a vhost of their own, so the session's ``suite`` keeps working.
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -101,66 +100,6 @@ class ConsulAgent:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
-
-
-class TcpProxy:
-    """A loopback TCP proxy whose connections a test can cut and let through again.
-
-    While cut, it closes every open connection and every new one at once,
-    which a client sees as the server going away.
-    """
-
-    def __init__(self, target_port: int) -> None:
-        self.target_port = target_port
-        self.server = eventlet.listen(("127.0.0.1", 0))
-        self.port = self.server.getsockname()[1]
-        self.open: set[socket.socket] = set()
-        self.is_cut = False
-        self.thread = eventlet.spawn(self._accept)
-
-    def _accept(self) -> None:
-        while True:
-            client, _ = self.server.accept()
-            if self.is_cut:
-                client.close()
-                continue
-            upstream = eventlet.connect(("127.0.0.1", self.target_port))
-            self.open.update((client, upstream))
-            eventlet.spawn_n(self._pipe, client, upstream)
-            eventlet.spawn_n(self._pipe, upstream, client)
-
-    def _pipe(self, source: socket.socket, target: socket.socket) -> None:
-        try:
-            while True:
-                data = source.recv(65536)
-                if not data:
-                    break
-                target.sendall(data)
-        except (OSError, EOFError):
-            # eventlet raises EOFError in a reader whose socket another green thread closed.
-            pass
-        finally:
-            self._close(source)
-            self._close(target)
-
-    def _close(self, sock: socket.socket) -> None:
-        self.open.discard(sock)
-        with suppress(OSError):  # the peer may have closed it already
-            sock.shutdown(socket.SHUT_RDWR)
-        sock.close()
-
-    def cut(self) -> None:
-        self.is_cut = True
-        for sock in list(self.open):
-            self._close(sock)
-
-    def restore(self) -> None:
-        self.is_cut = False
-
-    def close(self) -> None:
-        self.cut()
-        self.thread.kill()
-        self.server.close()
 
 
 @contextmanager

@@ -7,6 +7,7 @@ tests and the benchmarks both use it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -18,6 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import requests
 
@@ -36,10 +38,14 @@ class SuiteFailed(RuntimeError):
 class RunningSuite:
     api_url: str
     binstore_url: str
+    #: The suite's database and vhost, reached directly even when the suite
+    #: itself goes through a proxy.
     database_url: str
     amqp_uri: str
     env: dict[str, str]
     log_path: Path
+    #: Process id of ``atlas up``, the supervisor of the service processes.
+    pid: int
 
     def atlas(self, *args: str) -> str:
         result = subprocess.run(
@@ -62,15 +68,22 @@ class RunningSuite:
 
 
 @contextmanager
-def running_suite(workdir: Path, extra_env: dict[str, str] | None = None) -> Iterator[RunningSuite]:
+def running_suite(
+    workdir: Path,
+    extra_env: dict[str, str] | None = None,
+    database_via: str | None = None,
+    amqp_via: str | None = None,
+) -> Iterator[RunningSuite]:
+    """Start the suite; ``database_via`` and ``amqp_via`` are ``HOST:PORT`` of proxies
+    that the suite reaches PostgreSQL and RabbitMQ through instead of their own ports."""
     name = f"atlas_suite_{uuid.uuid4().hex[:10]}"
     gateway_port, binstore_port = free_port(), free_port()
     database_url = f"postgresql+psycopg2://postgres@127.0.0.1:5432/{name}"
     amqp_uri = create_test_vhost(name)
     env = {
         **os.environ,
-        "ATLAS_DATABASE_URL": database_url,
-        "ATLAS_AMQP_URI": amqp_uri,
+        "ATLAS_DATABASE_URL": _reroute(database_url, database_via),
+        "ATLAS_AMQP_URI": _reroute(amqp_uri, amqp_via),
         "ATLAS_GATEWAY_ADDRESS": f"127.0.0.1:{gateway_port}",
         "ATLAS_PUBLIC_URL": f"http://127.0.0.1:{gateway_port}",
         "ATLAS_BINSTORE_ADDRESS": f"127.0.0.1:{binstore_port}",
@@ -83,8 +96,15 @@ def running_suite(workdir: Path, extra_env: dict[str, str] | None = None) -> Ite
     workdir.mkdir(parents=True, exist_ok=True)
     log_path = workdir / "atlas.log"
     with open(log_path, "wb") as log:
+        # A process group of its own lets the cleanup reach every service
+        # process, even one that outlived its supervisor.
         process = subprocess.Popen(
-            [*ATLAS, "up"], env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
+            [*ATLAS, "up"],
+            env=env,
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     suite = RunningSuite(
         api_url=f"http://127.0.0.1:{gateway_port}",
@@ -93,6 +113,7 @@ def running_suite(workdir: Path, extra_env: dict[str, str] | None = None) -> Ite
         amqp_uri=amqp_uri,
         env=env,
         log_path=log_path,
+        pid=process.pid,
     )
     try:
         _wait_for_health(suite, process)
@@ -103,8 +124,20 @@ def running_suite(workdir: Path, extra_env: dict[str, str] | None = None) -> Ite
             process.wait(timeout=40)
         except subprocess.TimeoutExpired:
             process.kill()
+        # A service that cannot reach the broker never finishes stopping.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
         drop_test_database(name)
         delete_test_vhost(name)
+
+
+def _reroute(url: str, address: str | None) -> str:
+    """Return ``url`` with its host and port replaced by ``address``, credentials kept."""
+    if address is None:
+        return url
+    parts = urlsplit(url)
+    credentials = parts.netloc.rpartition("@")[0]
+    return urlunsplit(parts._replace(netloc=f"{credentials}@{address}" if credentials else address))
 
 
 def _wait_for_health(suite: RunningSuite, process: subprocess.Popen[bytes]) -> None:

@@ -16,7 +16,6 @@ from typing import Any
 
 from nameko.dependency_providers import Config
 from nameko.extensions import DependencyProvider
-from nameko.rpc import rpc
 from werkzeug.wrappers import Request
 
 from services.toolkit import config as cfg
@@ -25,7 +24,7 @@ from services.toolkit.crypto import DOWNLOAD_PURPOSE, verify
 from services.toolkit.errors import NotFound, PermissionDenied, ServiceUnavailable
 from services.toolkit.metrics import record_download, record_upload
 from services.toolkit.operations import HttpServiceOperations, health_response
-from services.toolkit.rpc import TimedRpcProxy
+from services.toolkit.rpc import TimedRpcProxy, rpc
 from services.toolkit.timer import setting_timer
 from services.toolkit.web import api
 

@@ -17,7 +17,6 @@ from typing import Any
 from nameko.constants import AMQP_URI_CONFIG_KEY
 from nameko.events import event_handler
 from nameko.extensions import DependencyProvider
-from nameko.rpc import rpc
 
 from services.toolkit import config as cfg
 from services.toolkit.batching import Batcher
@@ -25,7 +24,7 @@ from services.toolkit.errors import ServiceUnavailable
 from services.toolkit.jobs import JobQueues
 from services.toolkit.metrics import set_job_counts
 from services.toolkit.operations import ServiceOperations
-from services.toolkit.rpc import TimedRpcProxy
+from services.toolkit.rpc import TimedRpcProxy, rpc
 from services.toolkit.timer import setting_timer
 
 log = logging.getLogger(__name__)

@@ -24,7 +24,6 @@ from typing import Any
 import eventlet
 from eventlet import wsgi
 from nameko.extensions import DependencyProvider
-from nameko.rpc import rpc
 from nameko.web.server import parse_address
 from werkzeug.wrappers import Request, Response
 
@@ -35,6 +34,7 @@ from services.toolkit.health import PASSING, InstanceHealth
 from services.toolkit.logs import CorrelationId
 from services.toolkit.metrics import QUEUE_DEPTHS, Metrics, render
 from services.toolkit.routespec import documented
+from services.toolkit.rpc import rpc
 from services.toolkit.web import api, json_response
 
 log = logging.getLogger(__name__)

@@ -1,23 +1,80 @@
-"""An RPC proxy whose calls fail after a timeout instead of waiting forever.
+"""RPC entrypoints and proxies that survive a lost broker.
+
+nameko's ``@rpc`` raises a reply that cannot be sent, because the broker is
+gone, in the worker's greenthread, and that kills the whole service
+container. Atlas's ``rpc`` logs it instead.
 
 nameko's own ``RpcProxy`` waits for a reply with no limit, so a call to a
-service that is down hangs the caller. ``TimedRpcProxy`` waits at most
-``ATLAS.rpc_timeout`` seconds and then raises ``ServiceUnavailable``.
+service that is down hangs the caller. ``TimedRpcProxy`` gives each call
+``ATLAS.rpc_timeout`` seconds, publishing included, and then raises
+``ServiceUnavailable``; so does a call that cannot reach the broker.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterable
 from typing import Any
 
 import eventlet
+from amqp.exceptions import ConnectionError as AmqpConnectionError
+from kombu.exceptions import OperationalError
 from nameko.exceptions import UnknownService
-from nameko.rpc import MethodProxy, RpcProxy, ServiceProxy
+from nameko.rpc import MethodProxy, Rpc, RpcConsumer, RpcProxy, ServiceProxy
 
 from services.toolkit import config as cfg
 from services.toolkit.errors import ServiceUnavailable
 from services.toolkit.metrics import observe_rpc_call
+
+log = logging.getLogger(__name__)
+
+# Errors of a lost or refused broker connection while publishing a call.
+# kombu raises its OperationalError once its retries are spent; a reset
+# connection may surface as the socket's own error or as py-amqp's.
+BROKER_ERRORS = (OperationalError, AmqpConnectionError, OSError)
+
+# kombu retries a publish whose connection failed. nameko's policy allows
+# three retries one second apart, on top of the reply timeout. One quick
+# retry replaces a stale pooled connection and fails soon when the broker
+# is down.
+PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 1}
+
+
+def call_options(timeout: float, options: dict[str, Any]) -> dict[str, Any]:
+    """Return publish options of a call that waits ``timeout`` seconds for its reply."""
+    return {
+        "retry_policy": PUBLISH_RETRY_POLICY,
+        # A request still queued when its caller stops waiting is dropped by
+        # the broker, so that a service that was down does not carry out a
+        # change after its caller got an error.
+        "expiration": timeout,
+        **options,
+    }
+
+
+class ReplyTolerantRpcConsumer(RpcConsumer):
+    def handle_result(self, message: Any, result: Any, exc_info: Any) -> tuple[Any, Any]:
+        try:
+            return super().handle_result(message, result, exc_info)
+        except BROKER_ERRORS as exc:
+            # The request stays unacknowledged, so the broker takes it back
+            # with the lost connection; its expiration then drops it.
+            log.warning(
+                "sending the reply to %s failed because the broker is unavailable: %s",
+                message.properties.get("reply_to"),
+                exc,
+            )
+            return result, exc_info
+
+
+class ReplyTolerantRpc(Rpc):
+    """nameko's ``@rpc`` entrypoint, except that a failed reply leaves the service running."""
+
+    rpc_consumer = ReplyTolerantRpcConsumer()
+
+
+rpc = ReplyTolerantRpc.decorator
 
 
 class TimedMethodProxy(MethodProxy):
@@ -45,12 +102,19 @@ class TimedMethodProxy(MethodProxy):
             )
 
     def _wait(self, *args: Any, **kwargs: Any) -> Any:
+        started = time.monotonic()
         try:
             reply = self._call(*args, **kwargs)
         except UnknownService as exc:
             raise ServiceUnavailable(f"service {self.service_name} is not running") from exc
+        except BROKER_ERRORS as exc:
+            raise ServiceUnavailable(
+                f"calling {self.service_name}.{self.method_name} failed because the message "
+                "broker is unavailable; try again shortly"
+            ) from exc
+        remaining = self.timeout - (time.monotonic() - started)
         try:
-            with eventlet.Timeout(self.timeout):
+            with eventlet.Timeout(max(remaining, 0.0)):
                 return reply.result()
         except eventlet.Timeout as exc:
             raise ServiceUnavailable(
@@ -71,7 +135,7 @@ class TimedServiceProxy(ServiceProxy):
             name,
             self.reply_listener,
             timeout=self.timeout,
-            **self.options,
+            **call_options(self.timeout, self.options),
         )
 
 

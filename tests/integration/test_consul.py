@@ -31,11 +31,11 @@ from tests.conftest import (
     free_port,
     unique,
 )
+from tests.faults.proxy import FaultProxy
 from tests.operations import (
     ROOT,
     ConsulAgent,
     Services,
-    TcpProxy,
     http_config,
     operations_config,
     own_vhost,
@@ -143,25 +143,24 @@ def test_instance_registers_once_consul_is_up(
 def test_ttl_check_turns_critical_when_broker_is_cut(
     base_config: dict[str, Any], agent: ConsulAgent, services: Services, amqp_vhost: str
 ) -> None:
-    proxy = TcpProxy(5672)
+    proxy = FaultProxy("127.0.0.1:5672").start()
     try:
-        through_proxy = amqp_vhost.replace("127.0.0.1:5672", f"127.0.0.1:{proxy.port}")
-        config = operations_config(base_config, through_proxy, **consul_settings(agent))
+        config = operations_config(base_config, proxy.url(amqp_vhost), **consul_settings(agent))
         data_id = registration_of(services.start(DataService, config))
         assert wait_for(lambda: agent.status_of(data_id) == "passing")
 
-        proxy.cut()
+        proxy.down()
         assert wait_for(lambda: agent.status_of(data_id) == "critical")
         output = agent.check_of(data_id)["Output"]  # type: ignore[index]
         assert "broker" in output
 
-        proxy.restore()
+        proxy.resume()
         assert wait_for(lambda: agent.status_of(data_id) == "passing", timeout=30)
     finally:
         # The service must stop while it can reach the broker, or it never stops.
-        proxy.restore()
+        proxy.resume()
         services.stop_all()
-        proxy.close()
+        proxy.stop()
 
 
 def test_ttl_check_turns_critical_when_database_fails(

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import requests
 import yaml
+from kombu import Connection
 
 from gateway.service import GatewayService
 from services.binstore.service import BinstoreService
@@ -93,6 +94,32 @@ def test_request_gets_503_while_data_is_down(
 
     services.start(DataService, config)
     assert wait_for(lambda: client.get("/api/v1/authenticate").status_code == 200)
+
+
+def queued_messages(amqp_uri: str, queue: str) -> int:
+    # A passive declare counts the messages now; the management API's
+    # statistics lag by seconds.
+    with Connection(amqp_uri.replace("pyamqp://", "amqp://")) as connection:
+        return int(connection.default_channel.queue_declare(queue, passive=True).message_count)
+
+
+def test_call_to_stopped_service_expires_in_its_queue(
+    base_config: dict[str, Any], isolated: tuple[Services, str], tmp_path: Path, make_user: Any
+) -> None:
+    services, amqp_uri = isolated
+    start_suite(base_config, services, amqp_uri, tmp_path)
+    user = make_user()
+    api_url = services.containers[2].config[cfg.WEB_SERVER_ADDRESS]
+    client = Client(f"http://{api_url}", user.username, user.token)
+    assert client.get("/api/v1/authenticate").status_code == 200
+
+    services.stop(services.containers[0])
+    down = client.get("/api/v1/authenticate", timeout=RPC_TIMEOUT * 2 + 5)
+    assert down.status_code == 503
+
+    # The broker drops a request that no consumer read within the caller's
+    # timeout, so a data service started later does not carry it out.
+    assert wait_for(lambda: queued_messages(amqp_uri, "rpc-data") == 0, timeout=30)
 
 
 def write_config(config: dict[str, Any], path: Path) -> str:

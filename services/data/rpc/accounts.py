@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 
-from nameko.rpc import rpc
 from nameko.timer import timer
+
+from services.toolkit.rpc import rpc
 
 from .. import accounts, login_limits
 from ..access import Actor

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from nameko.dependency_providers import Config
-from nameko.rpc import rpc
 from nameko.timer import timer
 
 from services.toolkit import config as cfg
+from services.toolkit.rpc import rpc
 
 from .. import login_limits
 from ..database import Database

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from nameko.rpc import rpc
+from services.toolkit.rpc import rpc
 
 from .. import garbage
 from .base import DataBase

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from nameko.rpc import rpc
-
 from services.toolkit import config as cfg
+from services.toolkit.rpc import rpc
 
 from .. import imports
 from ..access import Actor

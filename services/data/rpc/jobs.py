@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from nameko.rpc import rpc
+from services.toolkit.rpc import rpc
 
 from services.toolkit.errors import InvalidInput
 

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from nameko.rpc import rpc
-
 from services.toolkit import config as cfg
+from services.toolkit.rpc import rpc
 
 from .. import login_limits, sessions
 from .base import DataBase

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from nameko.rpc import rpc
+from services.toolkit.rpc import rpc
 
 from .. import accounts
 from ..access import Actor

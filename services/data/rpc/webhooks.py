@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from nameko.rpc import rpc
-
 from services.toolkit import config as cfg
 from services.toolkit.outbound import Allowlist
+from services.toolkit.rpc import rpc
 
 from .. import webhooks
 from ..access import Actor
