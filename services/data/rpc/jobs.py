@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.toolkit.rpc import rpc
-
 from services.toolkit.errors import InvalidInput
+from services.toolkit.rpc import rpc
 
 from .. import jobs
 from ..access import Actor, readable_account_ids, require_actor
