@@ -211,9 +211,10 @@ def mark_queued(unit: UnitOfWork, policy: Policy, job_ids: list[int]) -> int:
         select(Job)
         .where(Job.id.in_(job_ids), Job.state.in_([JobState.PENDING, JobState.RETRYING]))
         .order_by(Job.id)
-        # A job locked by another dispatcher's transaction is being queued
-        # by it; waiting for that lock would only serialize the two.
-        .with_for_update(skip_locked=True)
+        # Waits for other locks rather than skipping the row: a worker whose
+        # message overtook this call holds the row briefly while it finds the
+        # job still pending, and a skipped job would stay pending.
+        .with_for_update()
     ).all()
     for job in jobs:
         _transition(unit, job, "enqueue", policy, actor="dispatcher")

@@ -12,6 +12,7 @@ import requests
 from tests.boxes import build_box, sha256
 from tests.browser.conftest import Browser
 from tests.conftest import Client, Suite, unique
+from tests.operations import wait_for
 from tests.pages import make_person
 
 pytestmark = pytest.mark.browser
@@ -100,9 +101,15 @@ def test_publisher_flow_from_sign_in_to_search(
 
     browser.screenshot("box")
 
-    metadata = requests.get(
-        f"{suite.api_url}/{person}/{name}", headers={"Accept": "application/json"}, timeout=10
-    ).json()
+    # Metadata lists the provider once box.inspect has verified the file.
+    def served_metadata() -> dict | None:
+        found = requests.get(
+            f"{suite.api_url}/{person}/{name}", headers={"Accept": "application/json"}, timeout=10
+        ).json()
+        return found if found["versions"] else None
+
+    metadata = wait_for(served_metadata, timeout=60)
+    assert metadata, "the uploaded box was not verified"
     download = requests.get(metadata["versions"][0]["providers"][0]["url"], timeout=30)
     assert sha256(download.content) == sha256(content)
 
