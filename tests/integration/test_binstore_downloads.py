@@ -167,3 +167,28 @@ def test_signed_url_for_missing_blob_is_404(base_config: dict[str, Any], suite: 
     response = get(f"{suite.binstore_url}/blobs/{digest}?token={token}")
 
     assert_error(response, 404, f"blob {digest} not found")
+
+
+def test_signed_url_is_not_valid_for_another_blob(
+    blob: tuple[str, bytes], base_config: dict[str, Any], suite: Any
+) -> None:
+    url, _ = blob
+    token = url.partition("?token=")[2]
+    other = hashlib.sha256(b"another file").hexdigest()
+
+    response = get(f"{suite.binstore_url}/blobs/{other}?token={token}")
+
+    assert_error(response, 403, "the download link is invalid or expired")
+
+
+def test_expired_signed_url_is_refused(
+    blob: tuple[str, bytes], base_config: dict[str, Any], suite: Any
+) -> None:
+    url, _ = blob
+    digest = url.split("/blobs/", 1)[1].partition("?")[0]
+    key = str(base_config[cfg.ATLAS][cfg.SECRET_KEY]).encode()
+    expired = sign(key, DOWNLOAD_PURPOSE, digest, -1)
+
+    response = get(f"{suite.binstore_url}/blobs/{digest}?token={expired}")
+
+    assert_error(response, 403, "the download link is invalid or expired")
