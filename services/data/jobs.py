@@ -240,18 +240,22 @@ def start(
 ) -> dict[str, Any]:
     """Start attempt ``attempt`` of a queued job for ``worker``.
 
-    Returns ``{"started": True, "job": ...}``, or ``{"started": False,
-    "later": bool}``: ``later`` is true when the message overtook the
-    dispatcher's own bookkeeping (the job is about to be queued), and false
-    when the message is a duplicate or stale and should be dropped.
+    Returns ``{"started": True, "job": ...}``, or ``{"started": False}`` for
+    a duplicate or stale message, which the worker drops. A message that
+    overtook the dispatcher's own bookkeeping finds its job still pending
+    or retrying. The message shows that the job was published, so the job
+    is recorded as queued here and the dispatcher's call finds it done.
     """
     job = _lock(unit.session, job_id)
     if job is None or job.attempt + 1 != attempt:
-        return {"started": False, "later": False}
+        return {"started": False}
+    if job.state == JobState.RETRYING and job.run_after is not None and job.run_after > utcnow():
+        # Only the scan publishes a retry, once it is due, so this message is not one.
+        return {"started": False}
     if job.state in (JobState.PENDING, JobState.RETRYING):
-        return {"started": False, "later": True}
+        _transition(unit, job, "enqueue", policy, actor="dispatcher")
     if job.state != JobState.QUEUED:
-        return {"started": False, "later": False}
+        return {"started": False}
     _transition(unit, job, "start", policy, actor=worker)
     work = {"id": job.id, "kind": job.kind, "attempt": job.attempt, "payload": job.payload}
     return {"started": True, "job": work}

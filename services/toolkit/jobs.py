@@ -45,9 +45,6 @@ EXCHANGE = Exchange("atlas.jobs", type="direct", durable=True)
 RECONNECT_DELAY = 1.0
 # Seconds a worker keeps trying to store an attempt's outcome while the data service is away.
 REPORT_PATIENCE = 120.0
-# Seconds a worker waits before handing back a message that overtook the dispatcher.
-EARLY_MESSAGE_DELAY = 0.05
-EARLY_MESSAGE_TRIES = 20
 # Messages a batch publishes at once, each waiting for its own confirm on its own channel.
 PUBLISH_CONCURRENCY = 8
 # Maximum number of attempts that one start_jobs or succeed_jobs call covers.
@@ -322,19 +319,13 @@ class Attempt:
         self._report(self._succeed, job_id, attempt, result)
 
     def _start(self, job_id: int, attempt: int) -> dict[str, Any] | None:
-        for _ in range(EARLY_MESSAGE_TRIES):
-            outcome = self.reports.starts.submit(
-                {"job_id": job_id, "attempt": attempt}, self._start_batch
-            )
-            if outcome["started"]:
-                return outcome["job"]
-            if not outcome["later"]:
-                log.debug("dropped a stale message for job %d attempt %d", job_id, attempt)
-                return None
-            # The dispatcher published the message but has not yet stored
-            # that the job is queued.
-            eventlet.sleep(EARLY_MESSAGE_DELAY)
-        raise ServiceUnavailable(f"job {job_id} did not become queued; returning its message")
+        outcome = self.reports.starts.submit(
+            {"job_id": job_id, "attempt": attempt}, self._start_batch
+        )
+        if not outcome["started"]:
+            log.debug("dropped a stale message for job %d attempt %d", job_id, attempt)
+            return None
+        return outcome["job"]
 
     def _start_batch(self, attempts: list[dict[str, int]]) -> list[dict[str, Any]]:
         return list(self.data.start_jobs(attempts, self.worker))

@@ -282,7 +282,7 @@ def test_redelivered_message_after_success_changes_nothing(
     )
     eventlet.sleep(1)
 
-    assert data_rpc.start_job(job_id, 1, "late-worker") == {"started": False, "later": False}
+    assert data_rpc.start_job(job_id, 1, "late-worker") == {"started": False}
     assert data_rpc.describe_job(job_id)["history"] == before["history"]
     assert effects(database_url, job_id) == 1
 
