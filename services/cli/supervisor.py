@@ -32,8 +32,14 @@ class ServiceProcess:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "services.toolkit.runner", self.name],
             env=self.env,
+            # Ctrl+C reaches the service as the supervisor's SIGTERM only.
+            preexec_fn=_ignore_sigint,
         )
         self.started_at = time.monotonic()
+
+
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 class Supervisor:

@@ -82,7 +82,12 @@ class GracefulStop:
 
     def install(self) -> None:
         signal.signal(signal.SIGTERM, self.handle_signal)
-        signal.signal(signal.SIGINT, self.handle_signal)
+        # A process started with SIGINT ignored keeps ignoring it. `atlas up`
+        # starts services that way and turns a Ctrl+C into one SIGTERM each,
+        # so the terminal's SIGINT to the whole process group does not count
+        # as a second signal that skips the grace period.
+        if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+            signal.signal(signal.SIGINT, self.handle_signal)
 
     def handle_signal(self, signum: int, frame: Any) -> None:
         # Signal handlers run outside the hub and must not block on it.
