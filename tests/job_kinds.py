@@ -39,8 +39,8 @@ CREATE_TABLES = (
     """,
 )
 # Applies the effect unless an earlier attempt of the job applied it. Two
-# attempts running at once could both pass the check; the state machine
-# must prevent that, and a test counting rows would see it.
+# attempts running at once could both pass the check. The state machine
+# must prevent that, and a test that counts rows would detect it.
 APPLY_EFFECT = """
 INSERT INTO test_effects (job_id, attempt)
 SELECT :job_id, :attempt

@@ -1,4 +1,4 @@
-"""What box.inspect reads about a provider, and where its verdict is stored."""
+"""Provider data for box.inspect, and the storage of its verdict."""
 
 from __future__ import annotations
 

@@ -130,12 +130,12 @@ def _lock(session: Session, job_id: int) -> Job | None:
 def _lock_all(session: Session, job_ids: list[int]) -> None:
     """Lock the rows of ``job_ids`` with one query, in id order so that batches cannot deadlock."""
     locked = session.info.setdefault(LOCKED_JOBS, {})
-    wanted = sorted(set(job_ids) - locked.keys())
+    missing = sorted(set(job_ids) - locked.keys())
     jobs = session.scalars(
-        select(Job).where(Job.id.in_(wanted)).order_by(Job.id).with_for_update()
+        select(Job).where(Job.id.in_(missing)).order_by(Job.id).with_for_update()
     ).all()
     found = {job.id: job for job in jobs}
-    for job_id in wanted:
+    for job_id in missing:
         locked[job_id] = found.get(job_id)
 
 
@@ -291,7 +291,7 @@ def _current_attempt(session: Session, job_id: int, attempt: int) -> Job | None:
 def heartbeat(unit: UnitOfWork, policy: Policy, job_id: int, attempt: int) -> str:
     """Extend the lease of a running attempt; return the job's state.
 
-    A state other than ``running`` tells the worker that its attempt no
+    A state other than ``running`` shows the worker that its attempt no
     longer counts, for example because the job was cancelled.
     """
     job = _current_attempt(unit.session, job_id, attempt)

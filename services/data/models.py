@@ -91,7 +91,7 @@ class InspectionState(enum.StrEnum):
     PENDING = "pending"
     # The file is a box for this provider and architecture; it may be served.
     VERIFIED = "verified"
-    # The file is not a box for this provider; ``last_error`` says why.
+    # The file is not a box for this provider; ``last_error`` gives the reason.
     REJECTED = "rejected"
 
 

@@ -65,8 +65,8 @@ class Batcher(Generic[T, R]):
                         done.send(result)
                 batch = []
         except BaseException:
-            # The leader was killed (its service is stopping), so nobody
-            # would process what is left: its callers fail instead of waiting.
+            # The leader was killed because its service is stopping. No other
+            # caller would process the rest, so their calls fail at once.
             stopped = ServiceUnavailable("the batch was abandoned because its service is stopping")
             for _, done in batch + self._waiting:
                 if not done.ready():

@@ -350,7 +350,7 @@ class Attempt:
                 return
 
     def _report(self, call: Callable[..., Any], *args: Any) -> None:
-        """Call ``call(*args)`` until the data service answers, for up to REPORT_PATIENCE."""
+        """Call ``call(*args)`` until the data service replies, for up to REPORT_PATIENCE."""
         deadline = time.monotonic() + REPORT_PATIENCE
         delay = 0.5
         while True:

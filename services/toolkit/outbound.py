@@ -155,8 +155,8 @@ def check_url(url: str, allowlist: Allowlist) -> None:
     """Raise ``InvalidTarget`` or ``DisallowedAddress`` unless ``url`` may be requested now.
 
     A host that cannot be resolved raises ``requests.ConnectionError``. The
-    answer holds only for now; requests through ``guarded_session`` check
-    again when they connect.
+    check is valid only at this moment, so requests through
+    ``guarded_session`` check again when they connect.
     """
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:

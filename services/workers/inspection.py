@@ -24,7 +24,7 @@ MAX_METADATA_SIZE = 64 * 1024
 
 @dataclass(frozen=True)
 class Expectation:
-    """What the provider record says the file must be."""
+    """The provider, architecture and checksums that the provider record expects of the file."""
 
     provider: str
     architecture: str
