@@ -47,6 +47,9 @@ class Dispatcher(DependencyProvider):
         self.submitted: Batcher[dict[str, Any], None] = Batcher(SUBMITTED_BATCH)
         self.counted_at = 0.0
 
+    def stop(self) -> None:
+        self.queues.close()
+
     def get_dependency(self, worker_ctx: Any) -> Dispatcher:
         return self
 
@@ -103,8 +106,7 @@ class JobsService(ServiceOperations):
             page = self.data.queued_jobs(after_id, REBUILD_PAGE)
             if not page:
                 break
-            for message in page:
-                self.dispatcher.queues.publish(message)
+            self.dispatcher.queues.publish_many(page)
             count += len(page)
             after_id = page[-1]["job_id"]
         if count:

@@ -18,6 +18,7 @@ backoff until it has no attempts left.
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import os
 import socket
@@ -26,10 +27,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import amqp
 import eventlet
 import kombu
+from eventlet.semaphore import Semaphore
 from kombu import Exchange, Queue
-from nameko.amqp.publish import Publisher, UndeliverableMessage
 from nameko.constants import AMQP_URI_CONFIG_KEY
 from nameko.extensions import Entrypoint, ProviderCollector, SharedExtension
 
@@ -45,8 +47,8 @@ EXCHANGE = Exchange("atlas.jobs", type="direct", durable=True)
 RECONNECT_DELAY = 1.0
 # Seconds a worker keeps trying to store an attempt's outcome while the data service is away.
 REPORT_PATIENCE = 120.0
-# Messages a batch publishes at once, each waiting for its own confirm on its own channel.
-PUBLISH_CONCURRENCY = 8
+# Seconds the broker has to confirm a batch of job messages.
+CONFIRM_TIMEOUT = 30.0
 # Maximum number of attempts that one start_jobs or succeed_jobs call covers.
 REPORT_BATCH = 100
 # Seconds before a message whose attempt could not be started or settled goes back to its queue.
@@ -67,44 +69,111 @@ def worker_name() -> str:
 
 
 class JobQueues:
-    """Publishes job messages to their kind's queue, each confirmed by the broker."""
+    """Publishes job messages to their kind's queue, each confirmed by the broker.
+
+    A batch goes out on one channel in confirm mode without waiting between
+    messages, then waits until the broker has confirmed every one of them:
+    one round trip for the batch instead of one for each message. Messages
+    are mandatory, so one with no queue to route it to comes back instead of
+    being dropped; its queue is declared again and it is published once more.
+    """
 
     def __init__(self, amqp_uri: str) -> None:
-        self.publisher = Publisher(amqp_uri, serializer="json", use_confirms=True)
         self.amqp_uri = amqp_uri
-
-    def publish_many(self, messages: list[dict[str, Any]]) -> None:
-        """Publish messages a few at a time; raises if the broker does not confirm one.
-
-        A confirm costs a round trip to the broker, so publishing one message
-        after another would make a large batch wait for each in turn.
-        """
-        pool = eventlet.GreenPool(PUBLISH_CONCURRENCY)
-        for _ in pool.imap(self.publish, messages):
-            pass
+        self._connection: kombu.Connection | None = None
+        self._channel: Any = None
+        self._lock = Semaphore()
+        # Messages published on the channel; the broker numbers its confirms the same way.
+        self._published = 0
+        # Kinds whose queue this connection declared.
+        self._declared: set[str] = set()
 
     def publish(self, message: dict[str, Any]) -> None:
         """Publish one message; raises if the broker does not confirm it."""
-        try:
-            self._publish(message)
-        except UndeliverableMessage:
-            # kombu remembers which queues it declared, so a queue deleted
-            # since then is not declared again and the message has no route.
-            # The mandatory flag turns that into this error, not a lost job.
-            log.warning("the %s job queue is missing; declaring it again", message["kind"])
-            with kombu.Connection(self.amqp_uri) as connection:
-                job_queue(message["kind"])(connection.default_channel).declare()
-            self._publish(message)
+        self.publish_many([message])
 
-    def _publish(self, message: dict[str, Any]) -> None:
-        self.publisher.publish(
-            message,
-            exchange=EXCHANGE,
-            routing_key=message["kind"],
-            declare=[job_queue(message["kind"])],
-            delivery_mode=2,
-            mandatory=True,
-        )
+    def publish_many(self, messages: list[dict[str, Any]]) -> None:
+        """Publish messages; return once the broker confirmed them all, else raise.
+
+        Raises ``ServiceUnavailable`` if the broker is unreachable, refuses a
+        message or does not confirm the batch within CONFIRM_TIMEOUT.
+        """
+        if not messages:
+            return
+        with self._lock:
+            try:
+                returned = self._publish_confirmed(messages)
+                if returned:
+                    # A queue deleted after this connection declared it.
+                    kinds = sorted({message["kind"] for message in returned})
+                    log.warning("job queues missing, declaring them again: %s", ", ".join(kinds))
+                    self._declared.difference_update(kinds)
+                    if self._publish_confirmed(returned):
+                        raise ServiceUnavailable("the broker found no queue for a job message")
+            except (OSError, amqp.exceptions.AMQPError) as exc:
+                self.close()
+                raise ServiceUnavailable(f"publishing job messages failed: {exc}") from exc
+            except BaseException:
+                self.close()
+                raise
+
+    def close(self) -> None:
+        connection, self._connection, self._channel = self._connection, None, None
+        self._declared = set()
+        if connection is not None:
+            try:
+                connection.close()
+            except Exception as exc:  # closing a broken connection
+                log.debug("closing the job publisher's connection failed: %s", exc)
+
+    def _open(self) -> Any:
+        if self._channel is None:
+            connection = kombu.Connection(self.amqp_uri, connect_timeout=CONFIRM_TIMEOUT)
+            try:
+                channel = connection.channel()
+                channel.confirm_select()
+            except Exception:
+                connection.close()
+                raise
+            self._connection, self._channel = connection, channel
+            self._published = 0
+        return self._channel
+
+    def _publish_confirmed(self, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Publish ``messages`` and wait for their confirms; return those the broker sent back."""
+        channel = self._open()
+        assert self._connection is not None
+        for kind in sorted({message["kind"] for message in messages} - self._declared):
+            job_queue(kind)(channel).declare()
+            self._declared.add(kind)
+
+        first = self._published + 1
+        confirms = _Confirms(channel.events, first, first + len(messages) - 1)
+        try:
+            for message in messages:
+                channel.basic_publish(
+                    amqp.Message(
+                        json.dumps(message),
+                        content_type="application/json",
+                        content_encoding="utf-8",
+                        delivery_mode=2,
+                    ),
+                    exchange=EXCHANGE.name,
+                    routing_key=message["kind"],
+                    mandatory=True,
+                )
+                self._published += 1
+            deadline = time.monotonic() + CONFIRM_TIMEOUT
+            while confirms.unsettled:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise ServiceUnavailable("the broker did not confirm the job messages in time")
+                self._connection.drain_events(timeout=remaining)
+        finally:
+            confirms.detach()
+        if confirms.refused:
+            raise ServiceUnavailable(f"the broker refused {confirms.refused} job messages")
+        return [json.loads(body) for body in confirms.returned]
 
     def delete_queue(self, kind: str) -> None:
         """Delete the queue of ``kind`` with the messages in it; used to test recovery."""
@@ -115,6 +184,42 @@ class JobQueues:
         """Drop every message in the queue of ``kind``; return how many were dropped."""
         with kombu.Connection(self.amqp_uri) as connection:
             return int(job_queue(kind)(connection.default_channel).purge() or 0)
+
+
+class _Confirms:
+    """Collects a channel's confirms of one batch: delivery tags ``first`` to ``last``."""
+
+    def __init__(self, events: dict[str, Any], first: int, last: int) -> None:
+        self.events = events
+        self.unsettled = set(range(first, last + 1))
+        self.refused = 0
+        self.returned: list[bytes] = []
+        events["basic_ack"].add(self._ack)
+        events["basic_nack"].add(self._nack)
+        events["basic_return"].add(self._return)
+
+    def detach(self) -> None:
+        self.events["basic_ack"].discard(self._ack)
+        self.events["basic_nack"].discard(self._nack)
+        self.events["basic_return"].discard(self._return)
+
+    def _settle(self, delivery_tag: int, multiple: bool) -> int:
+        """Settle one tag, or with ``multiple`` every tag up to it; return how many."""
+        settled = {tag for tag in self.unsettled if tag <= delivery_tag} if multiple else None
+        if settled is None:
+            settled = {delivery_tag} & self.unsettled
+        self.unsettled -= settled
+        return len(settled)
+
+    def _ack(self, delivery_tag: int, multiple: bool) -> None:
+        self._settle(delivery_tag, multiple)
+
+    def _nack(self, delivery_tag: int, multiple: bool) -> None:
+        self.refused += self._settle(delivery_tag, multiple)
+
+    def _return(self, exc: Any, exchange: str, routing_key: str, message: Any) -> None:
+        # The broker returns an unroutable message before it confirms it.
+        self.returned.append(message.body)
 
 
 class JobClient(TimedRpcProxy):
