@@ -157,6 +157,8 @@ class Database(DependencyProvider):
             pool_size=int(config.get("max_workers", 10)),
             max_overflow=10,
             pool_pre_ping=True,
+            # Batches of updated rows go out a page of statements per round trip.
+            executemany_mode="values_plus_batch",
         )
         self.sessionmaker = sessionmaker(bind=self.engine, expire_on_commit=False)
         self.exchange: Exchange = get_event_exchange(self.container.service_name, config)

@@ -3,15 +3,22 @@
 Every change locks the job's row (``SELECT ... FOR UPDATE``) and applies one
 trigger of :mod:`.lifecycle` in the caller's transaction, so two workers can
 never both start one job and a report from a stale attempt changes nothing.
+
+The dispatcher's and workers' calls come in batches of up to a few hundred
+jobs. They lock the rows as plain :class:`JobRow` records in one query and
+write the changes and the transitions back with one statement each, rather
+than through mapped objects, which would cost a query or two for each job.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Any
+from collections import Counter
+from collections.abc import Mapping
+from typing import Any, cast
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import Table, bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from services.toolkit.errors import InvalidInput, NotFound
@@ -40,8 +47,6 @@ MAX_PAGE = 100
 MAX_BATCH = 1000
 # A pending job this old was missed by the dispatcher's event and is published by its scan.
 PENDING_GRACE = dt.timedelta(seconds=2)
-# Key in a session's ``info`` of the jobs whose rows the transaction has locked.
-LOCKED_JOBS = "atlas.locked_jobs"
 # Loads what a job's description shows of its box in the query that finds the job.
 WITH_BOX = (selectinload(Job.box).joinedload(Box.account),)
 
@@ -118,42 +123,150 @@ def job_event(job: Job) -> dict[str, Any]:
     }
 
 
-def _lock(session: Session, job_id: int) -> Job | None:
-    """Return the job with its row locked, or None; a row locked before is not queried again."""
-    locked = session.info.setdefault(LOCKED_JOBS, {})
-    if job_id not in locked:
-        locked[job_id] = session.get(Job, job_id, with_for_update=True)
-    job: Job | None = locked[job_id]
-    return job
-
-
-def _lock_all(session: Session, job_ids: list[int]) -> None:
-    """Lock the rows of ``job_ids`` with one query, in id order so that batches cannot deadlock."""
-    locked = session.info.setdefault(LOCKED_JOBS, {})
-    missing = sorted(set(job_ids) - locked.keys())
-    jobs = session.scalars(
-        select(Job).where(Job.id.in_(missing)).order_by(Job.id).with_for_update()
-    ).all()
-    found = {job.id: job for job in jobs}
-    for job_id in missing:
-        locked[job_id] = found.get(job_id)
-
-
 def _locked(session: Session, job_id: int) -> Job:
-    job = _lock(session, job_id)
+    job = session.get(Job, job_id, with_for_update=True)
     if job is None:
         raise NotFound(f"job {job_id} not found")
     return job
 
 
-def _transition(unit: UnitOfWork, job: Job, trigger: str, policy: Policy, **kwargs: Any) -> None:
-    state = lifecycle.apply(job, trigger, policy, **kwargs)
-    kind = job.kind
-    unit.after_commit(lambda: record_job_transition(kind, state.value))
+def _announce(unit: UnitOfWork, job: Any, state: JobState) -> None:
+    """Emit what a job entering ``state`` tells other services."""
     if state in TERMINAL_JOB_STATES:
         unit.emit("job.finished", job_event(job))
     elif state == JobState.PENDING:
         unit.emit("job.submitted", job_event(job))
+
+
+def _transition(unit: UnitOfWork, job: Job, trigger: str, policy: Policy, **kwargs: Any) -> None:
+    """Apply ``trigger`` to a mapped job and add the transition to the session."""
+    step = lifecycle.apply(job, trigger, policy, **kwargs)
+    unit.session.add(JobTransition(**step))
+    kind, state = job.kind, step["to_state"]
+    unit.after_commit(lambda: record_job_transition(kind, state.value))
+    _announce(unit, job, state)
+
+
+class JobRow:
+    """The columns of a locked job row, as triggers read and change them."""
+
+    id: int
+    kind: str
+    payload: dict[str, Any]
+    state: JobState
+    attempt: int
+    max_attempts: int
+    run_after: dt.datetime | None
+    lease_expires_at: dt.datetime | None
+    worker: str | None
+    last_error: str | None
+    result: dict[str, Any] | None
+    finished_at: dt.datetime | None
+    account_id: int | None
+    box_id: int | None
+
+    __slots__ = (
+        "id",
+        "kind",
+        "payload",
+        "state",
+        "attempt",
+        "max_attempts",
+        "run_after",
+        "lease_expires_at",
+        "worker",
+        "last_error",
+        "result",
+        "finished_at",
+        "account_id",
+        "box_id",
+    )
+
+    def __init__(self, values: Mapping[str, Any]) -> None:
+        for name in self.__slots__:
+            setattr(self, name, values[name])
+
+
+JOBS = cast(Table, Job.__table__)
+# The columns a trigger may change, which a batch writes back.
+CHANGEABLE = (
+    "state",
+    "attempt",
+    "max_attempts",
+    "run_after",
+    "lease_expires_at",
+    "worker",
+    "last_error",
+    "result",
+    "finished_at",
+)
+WRITE_BACK = (
+    update(JOBS)
+    .where(JOBS.c.id == bindparam("row_id"))
+    .values(
+        {name: bindparam(f"new_{name}") for name in CHANGEABLE}
+        | {"updated_at": bindparam("new_updated_at")}
+    )
+)
+RECORD_STEPS = insert(cast(Table, JobTransition.__table__))
+
+
+class Rows:
+    """Job rows that one transaction locks together and writes back together."""
+
+    def __init__(
+        self,
+        unit: UnitOfWork,
+        policy: Policy,
+        job_ids: list[int],
+        states: list[JobState] | None = None,
+    ) -> None:
+        """Lock the rows of ``job_ids`` (in ``states``, if given) in id order.
+
+        Every batch locks in id order, so two batches cannot deadlock.
+        """
+        self.unit = unit
+        self.policy = policy
+        query = select(*(JOBS.c[name] for name in JobRow.__slots__)).where(
+            JOBS.c.id.in_(sorted(set(job_ids)))
+        )
+        if states is not None:
+            query = query.where(JOBS.c.state.in_(states))
+        result = unit.session.execute(query.order_by(JOBS.c.id).with_for_update())
+        self.found = {row.id: row for row in (JobRow(values) for values in result.mappings())}
+        self._changed: dict[int, JobRow] = {}
+        self._steps: list[dict[str, Any]] = []
+
+    def apply(self, row: JobRow, trigger: str, **kwargs: Any) -> None:
+        step = lifecycle.apply(row, trigger, self.policy, **kwargs)
+        self._changed[row.id] = row
+        self._steps.append(step)
+        _announce(self.unit, row, step["to_state"])
+
+    def write(self) -> None:
+        """Write the changed rows and their transitions in the unit's transaction."""
+        if not self._steps:
+            return
+        now = utcnow()
+        session = self.unit.session
+        session.execute(
+            WRITE_BACK,
+            [
+                {"row_id": row.id, "new_updated_at": now}
+                | {f"new_{name}": getattr(row, name) for name in CHANGEABLE}
+                for row in self._changed.values()
+            ],
+        )
+        session.execute(RECORD_STEPS, self._steps)
+        entered = Counter(
+            (self._changed[step["job_id"]].kind, step["to_state"].value) for step in self._steps
+        )
+        self.unit.after_commit(lambda: _count_transitions(entered))
+
+
+def _count_transitions(entered: Counter[tuple[str, str]]) -> None:
+    for (kind, state), count in entered.items():
+        record_job_transition(kind, state, count)
 
 
 # The dispatcher's side.
@@ -206,19 +319,14 @@ def message(job_id: int, kind: str, attempt: int) -> dict[str, Any]:
 
 def mark_queued(unit: UnitOfWork, policy: Policy, job_ids: list[int]) -> int:
     """Move the published jobs that are still pending or retrying to queued; return their count."""
-    session = unit.session
-    jobs = session.scalars(
-        select(Job)
-        .where(Job.id.in_(job_ids), Job.state.in_([JobState.PENDING, JobState.RETRYING]))
-        .order_by(Job.id)
-        # Waits for other locks rather than skipping the row: a worker whose
-        # message overtook this call holds the row briefly while it finds the
-        # job still pending, and a skipped job would stay pending.
-        .with_for_update()
-    ).all()
-    for job in jobs:
-        _transition(unit, job, "enqueue", policy, actor="dispatcher")
-    return len(jobs)
+    # Waits for other locks rather than skipping the row: a worker whose
+    # message overtook this call holds the row briefly while it finds the
+    # job still pending, and a skipped job would stay pending.
+    rows = Rows(unit, policy, job_ids, states=[JobState.PENDING, JobState.RETRYING])
+    for row in rows.found.values():
+        rows.apply(row, "enqueue", actor="dispatcher")
+    rows.write()
+    return len(rows.found)
 
 
 def queued_messages(session: Session, after_id: int, limit: int) -> list[dict[str, Any]]:
@@ -246,38 +354,63 @@ def start(
     or retrying. The message shows that the job was published, so the job
     is recorded as queued here and the dispatcher's call finds it done.
     """
-    job = _lock(unit.session, job_id)
-    if job is None or job.attempt + 1 != attempt:
-        return {"started": False}
-    if job.state == JobState.RETRYING and job.run_after is not None and job.run_after > utcnow():
-        # Only the scan publishes a retry, once it is due, so this message is not one.
-        return {"started": False}
-    if job.state in (JobState.PENDING, JobState.RETRYING):
-        _transition(unit, job, "enqueue", policy, actor="dispatcher")
-    if job.state != JobState.QUEUED:
-        return {"started": False}
-    _transition(unit, job, "start", policy, actor=worker)
-    work = {"id": job.id, "kind": job.kind, "attempt": job.attempt, "payload": job.payload}
-    return {"started": True, "job": work}
+    return start_many(unit, policy, [(job_id, attempt)], worker)[0]
 
 
 def start_many(
     unit: UnitOfWork, policy: Policy, attempts: list[tuple[int, int]], worker: str
 ) -> list[dict[str, Any]]:
-    """Apply :func:`start` to each ``(job_id, attempt)``; return the outcomes in the same order.
+    """Apply :func:`start` to each ``(job_id, attempt)``; return the outcomes in the same order."""
+    return report(unit, policy, [], attempts, worker)["started"]
 
-    Rows are locked in id order, as every batch locks them, so that two
-    batches cannot deadlock.
+
+def report(
+    unit: UnitOfWork,
+    policy: Policy,
+    successes: list[tuple[int, int, dict[str, Any] | None]],
+    starts: list[tuple[int, int]],
+    worker: str,
+) -> dict[str, list[Any]]:
+    """Record successful attempts, then start attempts, with their rows locked together.
+
+    ``successes`` are ``(job_id, attempt, result)`` and ``starts`` are
+    ``(job_id, attempt)``. Returns ``{"succeeded": [...], "started": [...]}``:
+    for each success the job's state afterwards (None for a job that does
+    not exist), for each start what :func:`start` returns, in order. A
+    second message for one job among the starts finds it running and is
+    dropped.
     """
-    # A duplicate message in the same batch finds the job running and is dropped.
-    outcomes: dict[int, dict[str, Any]] = {}
-    _lock_all(unit.session, [job_id for job_id, _ in attempts])
-    # The changes are flushed together when the transaction ends.
-    with unit.session.no_autoflush:
-        for index in sorted(range(len(attempts)), key=lambda i: attempts[i][0]):
-            job_id, attempt = attempts[index]
-            outcomes[index] = start(unit, policy, job_id, attempt, worker)
-    return [outcomes[index] for index in range(len(attempts))]
+    ids = [job_id for job_id, _, _ in successes] + [job_id for job_id, _ in starts]
+    rows = Rows(unit, policy, ids)
+    states: list[str | None] = []
+    for job_id, attempt, result in successes:
+        row = rows.found.get(job_id)
+        if row is None:
+            states.append(None)
+            continue
+        if row.state == JobState.RUNNING and row.attempt == attempt:
+            rows.apply(row, "succeed", actor=worker, result=result)
+        states.append(row.state.value)
+    started = [
+        _start_row(rows, rows.found.get(job_id), attempt, worker) for job_id, attempt in starts
+    ]
+    rows.write()
+    return {"succeeded": states, "started": started}
+
+
+def _start_row(rows: Rows, row: JobRow | None, attempt: int, worker: str) -> dict[str, Any]:
+    if row is None or row.attempt + 1 != attempt:
+        return {"started": False}
+    if row.state == JobState.RETRYING and row.run_after is not None and row.run_after > utcnow():
+        # Only the scan publishes a retry, once it is due, so this message is not one.
+        return {"started": False}
+    if row.state in (JobState.PENDING, JobState.RETRYING):
+        rows.apply(row, "enqueue", actor="dispatcher")
+    if row.state != JobState.QUEUED:
+        return {"started": False}
+    rows.apply(row, "start", actor=worker)
+    work = {"id": row.id, "kind": row.kind, "attempt": row.attempt, "payload": row.payload}
+    return {"started": True, "job": work}
 
 
 def _current_attempt(session: Session, job_id: int, attempt: int) -> Job | None:
@@ -312,13 +445,13 @@ def succeed(
     """Record that attempt ``attempt`` succeeded; return the job's state afterwards.
 
     A report for an attempt that no longer runs changes nothing, so a worker
-    may repeat it safely after a lost reply.
+    may repeat it safely after a lost reply. Raises ``NotFound`` for a job
+    that does not exist.
     """
-    job = _current_attempt(unit.session, job_id, attempt)
-    if job is not None:
-        _transition(unit, job, "succeed", policy, actor=worker, result=result)
-        return JobState.SUCCEEDED.value
-    return str(unit.session.get(Job, job_id).state.value)  # type: ignore[union-attr]
+    state = succeed_many(unit, policy, [(job_id, attempt, result)], worker)[0]
+    if state is None:
+        raise NotFound(f"job {job_id} not found")
+    return state
 
 
 def succeed_many(
@@ -329,18 +462,9 @@ def succeed_many(
 ) -> list[str | None]:
     """Apply :func:`succeed` to each ``(job_id, attempt, result)``; return the states in order.
 
-    A job that no longer exists gets None. Rows are locked in id order.
+    A job that no longer exists gets None.
     """
-    states: dict[int, str | None] = {}
-    _lock_all(unit.session, [job_id for job_id, _, _ in outcomes])
-    with unit.session.no_autoflush:
-        for index in sorted(range(len(outcomes)), key=lambda i: outcomes[i][0]):
-            job_id, attempt, result = outcomes[index]
-            try:
-                states[index] = succeed(unit, policy, job_id, attempt, worker, result)
-            except NotFound:
-                states[index] = None
-    return [states[index] for index in range(len(outcomes))]
+    return report(unit, policy, outcomes, [], worker)["succeeded"]
 
 
 def fail(

@@ -13,8 +13,8 @@
     retry:  failed ─▶ pending, with a fresh allowance of attempts
 
 Callers apply a trigger with :func:`apply` to a job row they hold locked; it
-checks the trigger against the machine, updates the row's fields and appends
-the transition to the job's history. An invalid trigger raises ``Conflict``.
+checks the trigger against the machine, updates the row's fields and returns
+the transition for the job's history. An invalid trigger raises ``Conflict``.
 """
 
 from __future__ import annotations
@@ -24,13 +24,12 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.orm import object_session
 from transitions import EventData, Machine, MachineError
 
 from services.toolkit import config as cfg
 from services.toolkit.errors import Conflict
 
-from .models import Job, JobState, JobTransition, utcnow
+from .models import JobState, utcnow
 
 # States are given to ``transitions`` as plain strings, so that the
 # ``on_enter_<state>`` callbacks below match their values.
@@ -106,11 +105,15 @@ class Policy:
 
 
 class Lifecycle:
-    """The model ``transitions`` drives: a job row while a trigger is applied to it."""
+    """The model ``transitions`` drives: a job while a trigger is applied to it.
+
+    The job is a mapped ``Job`` or any object with the same attributes, such
+    as the rows that batches of workers' reports lock and write back at once.
+    """
 
     state: str
 
-    def __init__(self, job: Job, policy: Policy) -> None:
+    def __init__(self, job: Any, policy: Policy) -> None:
         self.job = job
         self.policy = policy
 
@@ -162,10 +165,15 @@ MACHINE = Machine(
     auto_transitions=False,
     send_event=True,
 )
+# Attaching a model to the machine defines its trigger methods, which costs
+# far more than a trigger; so one model stays attached and takes each job in
+# turn. Applying a trigger never yields to another green thread.
+_MODEL = Lifecycle(None, Policy(lease=0, backoff_base=0, backoff_max=0, max_attempts=1))
+MACHINE.add_model(_MODEL, initial=JobState.PENDING.value)
 
 
 def apply(
-    job: Job,
+    job: Any,
     trigger: str,
     policy: Policy,
     *,
@@ -173,38 +181,34 @@ def apply(
     error: str | None = None,
     permanent: bool = False,
     result: dict[str, Any] | None = None,
-) -> JobState:
-    """Apply ``trigger`` to ``job`` (a row the caller holds locked) and record it.
+) -> dict[str, Any]:
+    """Apply ``trigger`` to ``job`` (a row the caller holds locked).
 
-    Returns the new state; raises ``Conflict`` if the trigger is not allowed
-    in the job's current state.
+    Updates the job's fields and returns the transition to record, as the
+    columns of a ``job_transitions`` row; raises ``Conflict`` if the trigger
+    is not allowed in the job's current state.
     """
     before = JobState(job.state)
-    lifecycle = Lifecycle(job, policy)
-    MACHINE.add_model(lifecycle, initial=before.value)
+    _MODEL.job, _MODEL.policy = job, policy
+    MACHINE.set_state(before.value, model=_MODEL)
     try:
-        lifecycle.trigger(trigger, actor=actor, permanent=permanent, result=result)
+        _MODEL.trigger(trigger, actor=actor, permanent=permanent, result=result)
     except MachineError as exc:
         raise Conflict(f"job {job.id} is {before.value}; it cannot {trigger}") from exc
     finally:
-        MACHINE.remove_model(lifecycle)
+        _MODEL.job = None
 
-    after = JobState(lifecycle.state)
+    after = JobState(_MODEL.state)
     job.state = after
     if error is not None:
         job.last_error = error
-    # Added through the session, because appending to ``job.history`` would
-    # load the whole history first.
-    object_session(job).add(  # type: ignore[union-attr]
-        JobTransition(
-            job_id=job.id,
-            from_state=before,
-            to_state=after,
-            trigger=trigger,
-            attempt=job.attempt,
-            actor=actor,
-            error=error,
-            at=utcnow(),
-        )
-    )
-    return after
+    return {
+        "job_id": job.id,
+        "from_state": before,
+        "to_state": after,
+        "trigger": trigger,
+        "attempt": job.attempt,
+        "actor": actor,
+        "error": error,
+        "at": utcnow(),
+    }

@@ -49,10 +49,13 @@ RECONNECT_DELAY = 1.0
 REPORT_PATIENCE = 120.0
 # Seconds the broker has to confirm a batch of job messages.
 CONFIRM_TIMEOUT = 30.0
-# Maximum number of attempts that one start_jobs or succeed_jobs call covers.
+# Maximum number of reports that one report_jobs call covers.
 REPORT_BATCH = 100
 # Seconds before a message whose attempt could not be started or settled goes back to its queue.
 REQUEUE_DELAY = 1.0
+# Messages of a kind a worker process holds unacknowledged, per job it runs at once. Beyond
+# the jobs running, the others are being reported, or wait for a free place to start in.
+PREFETCH_PER_PLACE = 4
 
 
 class PermanentJobError(AtlasError):
@@ -256,13 +259,18 @@ class JobRun:
 class Reports:
     """The start and success reports of a worker process's attempts, sent in batches.
 
-    Attempts that start or succeed at about the same time share one call
-    (and one database transaction) of ``start_jobs`` or ``succeed_jobs``.
+    Reports made at about the same time share one call (and one database
+    transaction) of ``report_jobs``, so the place that finishes one job
+    reports it in the same call that starts the next job.
     """
 
     def __init__(self) -> None:
-        self.starts: Batcher[dict[str, int], dict[str, Any]] = Batcher(REPORT_BATCH)
-        self.successes: Batcher[dict[str, Any], str | None] = Batcher(REPORT_BATCH)
+        # Items are ("start", {"job_id", "attempt"}) or ("succeed", {..., "result"}).
+        self.batcher: Batcher[tuple[str, dict[str, Any]], Any] = Batcher(REPORT_BATCH)
+
+
+class Stopping(Exception):
+    """The service stopped before the attempt of a message could start; the message goes back."""
 
 
 class JobConsumer(SharedExtension, ProviderCollector):
@@ -274,6 +282,13 @@ class JobConsumer(SharedExtension, ProviderCollector):
         self.reports = Reports()
 
     def start(self) -> None:
+        # Every message held gets a container worker, so the container must
+        # allow as many as all the kinds' windows together, and its own
+        # allowance again for RPC calls and events.
+        windows = sum(entrypoint.prefetch for entrypoint in self._providers)
+        pool = self.container._worker_pool
+        if pool.size < windows + self.container.max_workers:
+            pool.resize(windows + self.container.max_workers)
         for entrypoint in self._providers:
             thread = self.container.spawn_managed_thread(
                 functools.partial(self._consume, entrypoint)
@@ -310,7 +325,7 @@ class JobConsumer(SharedExtension, ProviderCollector):
             [job_queue(entrypoint.kind)],
             callbacks=[entrypoint.handle],
             accept=["json"],
-            prefetch_count=entrypoint.pool_size,
+            prefetch_count=entrypoint.prefetch,
         )
         with consumer:
             log.info("consuming %s jobs, %d at a time", entrypoint.kind, entrypoint.pool_size)
@@ -334,7 +349,13 @@ class JobEntrypoint(Entrypoint):
         config = self.container.config
         pools = cfg.setting(config, cfg.JOB_POOLS) or {}
         self.pool_size = int(pools.get(self.kind) or cfg.setting(config, cfg.JOB_POOL_SIZE))
-        self.lease = float(cfg.setting(config, cfg.JOB_LEASE))
+        self.prefetch = self.pool_size * PREFETCH_PER_PLACE
+        self.lane = Lane(
+            places=Semaphore(self.pool_size),
+            lease=float(cfg.setting(config, cfg.JOB_LEASE)),
+            reports=self.consumer.reports,
+            accepting=lambda: self.accepting,
+        )
         self.consumer.register_provider(self)
 
     def stop(self) -> None:
@@ -346,7 +367,7 @@ class JobEntrypoint(Entrypoint):
         self.in_progress += 1
         self.container.spawn_worker(
             self,
-            (body, self.lease, self.consumer.reports),
+            (body, self.lane),
             {},
             handle_result=functools.partial(self._settle, message),
         )
@@ -358,6 +379,8 @@ class JobEntrypoint(Entrypoint):
         try:
             if exc_info is None:
                 message.ack()
+            elif issubclass(exc_info[0], Stopping):
+                message.requeue()
             else:
                 # The data service could not be reached; wait a little so
                 # that the message does not circle back at once.
@@ -378,8 +401,8 @@ def job_kind(kind: str) -> Callable[[Callable[[Any, JobRun], Any]], Callable[...
 
     def decorate(handler: Callable[[Any, JobRun], Any]) -> Callable[..., Any]:
         @functools.wraps(handler)
-        def run(service: Any, body: dict[str, Any], lease: float, reports: Reports) -> None:
-            attempt = Attempt(service.data, body, lease, reports)
+        def run(service: Any, body: dict[str, Any], lane: Lane) -> None:
+            attempt = Attempt(service.data, body, lane)
             attempt.execute(functools.partial(handler, service))
 
         JobEntrypoint.decorator(kind)(run)
@@ -388,21 +411,45 @@ def job_kind(kind: str) -> Callable[[Callable[[Any, JobRun], Any]], Callable[...
     return decorate
 
 
+@dataclass
+class Lane:
+    """What the attempts of one kind share in a worker process."""
+
+    # A place is held from the start of an attempt until its handler returns;
+    # storing the outcome happens outside, so the next attempt need not wait for it.
+    places: Semaphore
+    lease: float
+    reports: Reports
+    accepting: Callable[[], bool]
+
+
 class Attempt:
     """One message's path: start the attempt, run it with heartbeats, store the outcome."""
 
-    def __init__(self, data: Any, body: dict[str, Any], lease: float, reports: Reports) -> None:
+    def __init__(self, data: Any, body: dict[str, Any], lane: Lane) -> None:
         self.data = data
         self.body = body
-        self.lease = lease
-        self.reports = reports
+        self.lease = lane.lease
+        self.lane = lane
+        self.reports = lane.reports
         self.worker = worker_name()
 
     def execute(self, handler: Callable[[JobRun], Any]) -> None:
         job_id, attempt = int(self.body["job_id"]), int(self.body["attempt"])
+        with self.lane.places:
+            if not self.lane.accepting():
+                raise Stopping()
+            outcome = self._run(job_id, attempt, handler)
+        if outcome is not None:
+            self._report(*outcome)
+
+    def _run(
+        self, job_id: int, attempt: int, handler: Callable[[JobRun], Any]
+    ) -> tuple[Any, ...] | None:
+        """Start the attempt and run it; return the report of its outcome, or None if stale."""
         started = self._start(job_id, attempt)
         if started is None:
-            return
+            return None
         run = JobRun(
             id=job_id,
             kind=started["kind"],
@@ -413,34 +460,33 @@ class Attempt:
         try:
             result = handler(run)
         except PermanentJobError as exc:
-            self._report(self.data.fail_job, job_id, attempt, self.worker, str(exc), True)
-            return
+            return (self.data.fail_job, job_id, attempt, self.worker, str(exc), True)
         except Exception as exc:
             log.warning("job %d (%s) attempt %d failed: %s", job_id, run.kind, attempt, exc)
-            self._report(self.data.fail_job, job_id, attempt, self.worker, describe(exc), False)
-            return
+            return (self.data.fail_job, job_id, attempt, self.worker, describe(exc), False)
         finally:
             heart.kill()
-        self._report(self._succeed, job_id, attempt, result)
+        return (self._succeed, job_id, attempt, result)
 
     def _start(self, job_id: int, attempt: int) -> dict[str, Any] | None:
-        outcome = self.reports.starts.submit(
-            {"job_id": job_id, "attempt": attempt}, self._start_batch
-        )
+        item = ("start", {"job_id": job_id, "attempt": attempt})
+        outcome = self.reports.batcher.submit(item, self._send)
         if not outcome["started"]:
             log.debug("dropped a stale message for job %d attempt %d", job_id, attempt)
             return None
-        return outcome["job"]
-
-    def _start_batch(self, attempts: list[dict[str, int]]) -> list[dict[str, Any]]:
-        return list(self.data.start_jobs(attempts, self.worker))
+        return dict(outcome["job"])
 
     def _succeed(self, job_id: int, attempt: int, result: Any) -> None:
-        outcome = {"job_id": job_id, "attempt": attempt, "result": result}
-        self.reports.successes.submit(outcome, self._succeed_batch)
+        item = ("succeed", {"job_id": job_id, "attempt": attempt, "result": result})
+        self.reports.batcher.submit(item, self._send)
 
-    def _succeed_batch(self, outcomes: list[dict[str, Any]]) -> list[str | None]:
-        return list(self.data.succeed_jobs(outcomes, self.worker))
+    def _send(self, items: list[tuple[str, dict[str, Any]]]) -> list[Any]:
+        """Send a batch of reports in one call; return each one's answer in order."""
+        outcomes = [body for what, body in items if what == "succeed"]
+        attempts = [body for what, body in items if what == "start"]
+        reply = self.data.report_jobs(outcomes, attempts, self.worker)
+        succeeded, started = iter(reply["succeeded"]), iter(reply["started"])
+        return [next(started) if what == "start" else next(succeeded) for what, _ in items]
 
     def _heartbeat(self, run: JobRun) -> None:
         while True:

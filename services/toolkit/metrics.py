@@ -105,9 +105,9 @@ def render() -> tuple[bytes, str]:
     return generate_latest(REGISTRY), CONTENT_TYPE
 
 
-def record_job_transition(kind: str, state: str) -> None:
-    """Count a job of ``kind`` entering ``state``; call it after the transition commits."""
-    JOB_TRANSITIONS.labels(kind=kind, state=state).inc()
+def record_job_transition(kind: str, state: str, count: int = 1) -> None:
+    """Count ``count`` jobs of ``kind`` entering ``state``; call it after the transitions commit."""
+    JOB_TRANSITIONS.labels(kind=kind, state=state).inc(count)
 
 
 def set_job_counts(counts: Mapping[tuple[str, str], int]) -> None:

@@ -159,6 +159,37 @@ def test_succeed_jobs_returns_each_state(data_rpc: Any) -> None:
     assert data_rpc.describe_job(second)["state"] == "running"
 
 
+def test_report_jobs_succeeds_and_starts_in_one_call(data_rpc: Any) -> None:
+    first, second = (job["id"] for job in data_rpc.submit_jobs("test.unconsumed", [{}, {"n": 2}]))
+    wait_for_state(data_rpc, first, "queued")
+    wait_for_state(data_rpc, second, "queued")
+    data_rpc.start_jobs([{"job_id": first, "attempt": 1}], "batch-worker")
+
+    reply = data_rpc.report_jobs(
+        [{"job_id": first, "attempt": 1, "result": {"done": True}}],
+        [{"job_id": second, "attempt": 1}, {"job_id": first, "attempt": 2}],
+        "batch-worker",
+    )
+
+    assert reply["succeeded"] == ["succeeded"]
+    assert [outcome["started"] for outcome in reply["started"]] == [True, False]
+    assert reply["started"][0]["job"] == {
+        "id": second, "kind": "test.unconsumed", "attempt": 1, "payload": {"n": 2}
+    }  # fmt: skip
+    assert path(data_rpc.describe_job(first)) == ["queued", "running", "succeeded"]
+    assert path(data_rpc.describe_job(second)) == ["queued", "running"]
+
+
+def test_report_jobs_rejects_malformed_items_whole(data_rpc: Any) -> None:
+    job_id = data_rpc.submit_jobs("test.unconsumed", [{}])[0]["id"]
+    wait_for_state(data_rpc, job_id, "queued")
+
+    with pytest.raises(InvalidInput):
+        data_rpc.report_jobs([], [{"job_id": job_id, "attempt": 1}, {"job": 2}], "batch-worker")
+
+    assert data_rpc.describe_job(job_id)["state"] == "queued"
+
+
 def test_failing_attempts_retry_then_succeed(data_rpc: Any, test_workers: Any) -> None:
     job_id = submit(data_rpc, "test.flaky", {"succeed_on": 3}, max_attempts=5)
 

@@ -94,12 +94,7 @@ class JobsRpc(DataBase):
         ``attempts`` contains ``{"job_id", "attempt"}`` objects, and the outcomes
         come back in the same order.
         """
-        try:
-            pairs = [(int(item["job_id"]), int(item["attempt"])) for item in attempts]
-        except (KeyError, TypeError, ValueError) as exc:
-            raise InvalidInput(
-                'attempts must be a list of {"job_id", "attempt"} objects with whole numbers'
-            ) from exc
+        pairs = _attempts(attempts)
         with self.db.transaction() as unit:
             return jobs.start_many(unit, self.policy, pairs, worker)
 
@@ -123,16 +118,23 @@ class JobsRpc(DataBase):
         jobs' states come back in the same order, None for a job that no
         longer exists.
         """
-        try:
-            triples = [
-                (int(item["job_id"]), int(item["attempt"]), item.get("result")) for item in outcomes
-            ]
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise InvalidInput(
-                'outcomes must be a list of {"job_id", "attempt", "result"} objects'
-            ) from exc
+        triples = _outcomes(outcomes)
         with self.db.transaction() as unit:
             return jobs.succeed_many(unit, self.policy, triples, worker)
+
+    @rpc
+    def report_jobs(
+        self, outcomes: list[dict[str, Any]], attempts: list[dict[str, int]], worker: str
+    ) -> dict[str, list[Any]]:
+        """Record successes as ``succeed_jobs`` would, then start attempts as ``start_jobs``.
+
+        One transaction covers both, so a worker reports the jobs it finished
+        and starts the next ones in one call. Returns ``{"succeeded": [...],
+        "started": [...]}``, each in the order of its list.
+        """
+        triples, pairs = _outcomes(outcomes), _attempts(attempts)
+        with self.db.transaction() as unit:
+            return jobs.report(unit, self.policy, triples, pairs, worker)
 
     @rpc
     def fail_job(
@@ -191,3 +193,23 @@ class JobsRpc(DataBase):
         """Return ``[{"kind", "state", "count"}]``, for the dispatcher's ``atlas_jobs`` gauge."""
         with self.db.read() as session:
             return jobs.counts_by_kind(session)
+
+
+def _attempts(attempts: list[dict[str, int]]) -> list[tuple[int, int]]:
+    try:
+        return [(int(item["job_id"]), int(item["attempt"])) for item in attempts]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InvalidInput(
+            'attempts must be a list of {"job_id", "attempt"} objects with whole numbers'
+        ) from exc
+
+
+def _outcomes(outcomes: list[dict[str, Any]]) -> list[tuple[int, int, dict[str, Any] | None]]:
+    try:
+        return [
+            (int(item["job_id"]), int(item["attempt"]), item.get("result")) for item in outcomes
+        ]
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise InvalidInput(
+            'outcomes must be a list of {"job_id", "attempt", "result"} objects'
+        ) from exc
