@@ -18,7 +18,6 @@ from typing import Any
 
 import kombu
 from kombu import Exchange
-from nameko.amqp.publish import Publisher
 from nameko.constants import AMQP_URI_CONFIG_KEY
 from nameko.events import get_event_exchange
 from nameko.extensions import DependencyProvider
@@ -28,6 +27,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.toolkit import config as cfg
+from services.toolkit.batching import Batcher
 from services.toolkit.errors import ServiceUnavailable
 from services.toolkit.logs import message_headers
 
@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 # Events older than this are assumed orphaned by a crash and republished.
 RELAY_AFTER = dt.timedelta(seconds=5)
 RELAY_BATCH = 500
+# Maximum number of committed transactions whose events are published in one batch.
+PUBLISH_BATCH = 50
 # Seconds to wait for a broker connection from the pool before giving the events to the relay.
 CONNECTION_WAIT = 10.0
 
@@ -162,7 +164,10 @@ class Database(DependencyProvider):
         )
         self.sessionmaker = sessionmaker(bind=self.engine, expire_on_commit=False)
         self.exchange: Exchange = get_event_exchange(self.container.service_name, config)
-        self.publisher = Publisher(config[AMQP_URI_CONFIG_KEY], serializer="json")
+        # Events of transactions that commit together are published together.
+        self.committed: Batcher[tuple[list[OutboxEvent], dict[str, Any]], None] = Batcher(
+            PUBLISH_BATCH
+        )
         self.broker_pool = kombu.Connection(config[AMQP_URI_CONFIG_KEY]).Pool(
             limit=int(config.get("max_workers", 10))
         )
@@ -186,19 +191,29 @@ class Database(DependencyProvider):
         """Publish events just committed, in order, and mark them published.
 
         The events are the objects the committed transaction wrote, so
-        publishing them reads nothing back from the database.
+        publishing them reads nothing back from the database. The events of
+        transactions that commit while a batch is being published go out
+        together in the next one.
         """
         # A failure here is not the caller's: the change is committed and the
         # relay publishes the events later.
         try:
-            with self.sessionmaker() as session:
-                self._publish(session, events, headers)
+            self.committed.submit((events, headers or {}), self._publish_committed)
         except Exception:
             log.warning(
                 "publishing %d events failed; the outbox relay will retry",
                 len(events),
                 exc_info=True,
             )
+
+    def _publish_committed(
+        self, batches: list[tuple[list[OutboxEvent], dict[str, Any]]]
+    ) -> list[None]:
+        with self.sessionmaker() as session:
+            self._publish(
+                session, [(event, headers) for events, headers in batches for event in events]
+            )
+        return [None] * len(batches)
 
     def relay_outbox(self) -> int:
         """Publish events that were committed but never published; return their count."""
@@ -216,32 +231,21 @@ class Database(DependencyProvider):
             ).all()
             if events:
                 log.info("relaying %d unpublished events", len(events))
-            self._publish(session, list(events))
+            self._publish(session, [(event, {}) for event in events])
             return len(events)
 
-    def _publish(
-        self, session: Session, events: list[OutboxEvent], headers: dict[str, Any] | None = None
-    ) -> None:
-        if len(events) == 1:
-            self.publisher.publish(
-                events[0].payload,
-                exchange=self.exchange,
-                routing_key=events[0].event_type,
-                declare=[self.exchange],
-                mandatory=False,
-                headers=headers or {},
-            )
-        elif events:
-            self._publish_in_transaction(events, headers or {})
+    def _publish(self, session: Session, events: list[tuple[OutboxEvent, dict[str, Any]]]) -> None:
+        """Publish ``(event, headers)`` pairs in order, then mark the events published."""
         if events:
+            self._publish_in_transaction(events)
             session.execute(
                 update(OutboxEvent)
-                .where(OutboxEvent.id.in_([event.id for event in events]))
+                .where(OutboxEvent.id.in_([event.id for event, _ in events]))
                 .values(published_at=utcnow())
             )
         session.commit()
 
-    def _publish_in_transaction(self, events: list[OutboxEvent], headers: dict[str, Any]) -> None:
+    def _publish_in_transaction(self, events: list[tuple[OutboxEvent, dict[str, Any]]]) -> None:
         """Publish several events in one AMQP transaction, which the broker holds on return.
 
         Publisher confirms would cost a round trip to the broker for each
@@ -254,7 +258,7 @@ class Database(DependencyProvider):
                     channel.tx_select()
                     self.transactional.add(channel)
                 producer = kombu.Producer(channel, serializer="json")
-                for event in events:
+                for event, headers in events:
                     producer.publish(
                         event.payload,
                         exchange=self.exchange,
