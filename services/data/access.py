@@ -39,7 +39,7 @@ import enum
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session, contains_eager, selectinload
+from sqlalchemy.orm import Session, contains_eager, joinedload
 
 from services.toolkit.errors import NotFound, PermissionDenied, Unauthenticated
 
@@ -126,7 +126,7 @@ def require_box(
     """Return the box ``username/name`` if ``actor`` has ``needed`` on it.
 
     ``with_versions`` loads the versions and their providers in the same
-    round of queries, for callers that serialize them all.
+    query, for callers that serialize them all.
     """
     if needed > Level.READ:
         require_actor(actor)
@@ -138,8 +138,10 @@ def require_box(
         .where(func.lower(Box.name) == name.lower())
     )
     if with_versions:
-        query = query.options(selectinload(Box.versions).selectinload(Version.providers))
-    box = session.scalar(query)
+        # One query with a row for each provider: cheaper than a query for
+        # each level, which is a round trip to PostgreSQL each.
+        query = query.options(joinedload(Box.versions).joinedload(Version.providers))
+    box = session.execute(query).unique().scalar()
     if box is None:
         raise NotFound(f"box {username}/{name} not found")
     account = box.account

@@ -2,7 +2,8 @@
 
 nameko's ``@rpc`` raises a reply that cannot be sent, because the broker is
 gone, in the worker's greenthread, and that kills the whole service
-container. Atlas's ``rpc`` logs it instead.
+container. Atlas's ``rpc`` logs it instead, and sends replies without
+publisher confirms.
 
 nameko's own ``RpcProxy`` waits for a reply with no limit, so a call to a
 service that is down hangs the caller. ``TimedRpcProxy`` gives each call
@@ -20,8 +21,24 @@ from typing import Any
 import eventlet
 from amqp.exceptions import ConnectionError as AmqpConnectionError
 from kombu.exceptions import OperationalError
+from nameko.amqp.publish import Publisher
+from nameko.constants import (
+    AMQP_SSL_CONFIG_KEY,
+    AMQP_URI_CONFIG_KEY,
+    DEFAULT_SERIALIZER,
+    LOGIN_METHOD_CONFIG_KEY,
+    SERIALIZER_CONFIG_KEY,
+)
 from nameko.exceptions import UnknownService
-from nameko.rpc import MethodProxy, Rpc, RpcConsumer, RpcProxy, ServiceProxy
+from nameko.rpc import (
+    MethodProxy,
+    Responder,
+    Rpc,
+    RpcConsumer,
+    RpcProxy,
+    ServiceProxy,
+    get_rpc_exchange,
+)
 
 from services.toolkit import config as cfg
 from services.toolkit.errors import ServiceUnavailable
@@ -53,10 +70,36 @@ def call_options(timeout: float, options: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+class ReplyPublisher(Publisher):
+    """Publishes replies without waiting for the broker to confirm each one.
+
+    A confirm costs a round trip to the broker on every call. It would only
+    tell the service that a reply was lost, and the caller learns that
+    anyway: its wait times out and it may call again.
+    """
+
+    use_confirms = False
+
+
+class ReplyResponder(Responder):
+    publisher_cls = ReplyPublisher
+
+
 class ReplyTolerantRpcConsumer(RpcConsumer):
     def handle_result(self, message: Any, result: Any, exc_info: Any) -> tuple[Any, Any]:
+        config = self.container.config
+        responder = ReplyResponder(
+            config[AMQP_URI_CONFIG_KEY],
+            get_rpc_exchange(config),
+            config.get(SERIALIZER_CONFIG_KEY, DEFAULT_SERIALIZER),
+            message,
+            ssl=config.get(AMQP_SSL_CONFIG_KEY),
+            login_method=config.get(LOGIN_METHOD_CONFIG_KEY),
+        )
         try:
-            return super().handle_result(message, result, exc_info)
+            result, exc_info = responder.send_response(result, exc_info)
+            self.queue_consumer.ack_message(message)
+            return result, exc_info
         except BROKER_ERRORS as exc:
             # The request stays unacknowledged, so the broker takes it back
             # with the lost connection; its expiration then drops it.
