@@ -10,19 +10,22 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import json
 import logging
 import time
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol, cast
 
+import amqp
 import kombu
 from kombu import Exchange
 from nameko.constants import AMQP_URI_CONFIG_KEY
 from nameko.events import get_event_exchange
 from nameko.extensions import DependencyProvider
-from sqlalchemy import create_engine, event, select, update
+from sqlalchemy import Table, create_engine, event, insert, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
@@ -54,6 +57,27 @@ def _note_use(dbapi_connection: Any, record: Any) -> None:
     record.info[LAST_USE] = time.monotonic()
 
 
+class Event(Protocol):
+    """An event to publish: an outbox row, as a transaction wrote it or as the relay reads it."""
+
+    id: int
+    event_type: str
+    payload: dict[str, Any]
+
+
+@dataclass
+class Emitted:
+    """An event that a transaction emits; ``id`` is its outbox row's, set once written."""
+
+    event_type: str
+    payload: dict[str, Any]
+    id: int = 0
+
+
+OUTBOX = cast(Table, OutboxEvent.__table__)
+WRITE_OUTBOX = insert(OUTBOX).returning(OUTBOX.c.id, sort_by_parameter_order=True)
+
+
 class UnitOfWork:
     """One database transaction and the events it will publish on commit."""
 
@@ -65,21 +89,35 @@ class UnitOfWork:
     ) -> None:
         self.session = session
         self.policy = policy
-        self.events: list[OutboxEvent] = []
+        self.events: list[Emitted] = []
         self.committed_callbacks: list[Callable[[], None]] = []
         self._on_emit = on_emit
+        self._written = 0
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` once the transaction has committed; never if it rolls back."""
         self.committed_callbacks.append(callback)
 
     def emit(self, event_type: str, payload: dict[str, Any]) -> None:
-        """Write an event to the outbox and let the observer act on it in this transaction."""
-        event = OutboxEvent(event_type=event_type, payload=payload)
-        self.session.add(event)
-        self.events.append(event)
+        """Add an event to the outbox and let the observer act on it in this transaction."""
+        self.events.append(Emitted(event_type, payload))
         if self._on_emit is not None:
             self._on_emit(self, event_type, payload)
+
+    def write_events(self) -> None:
+        """Insert the outbox rows of the events emitted since the last call, in one statement."""
+        pending = self.events[self._written :]
+        if not pending:
+            return
+        now = utcnow()
+        rows = [
+            {"event_type": event.event_type, "payload": event.payload, "created_at": now}
+            for event in pending
+        ]
+        ids = self.session.execute(WRITE_OUTBOX, rows).scalars().all()
+        for emitted, event_id in zip(pending, ids, strict=True):
+            emitted.id = event_id
+        self._written = len(self.events)
 
 
 # Called with the unit, the event type and the payload of every emitted event.
@@ -98,6 +136,7 @@ class DatabaseAccess:
         unit = UnitOfWork(session, self._provider.policy, self._provider.on_emit)
         try:
             yield unit
+            unit.write_events()
             session.flush()
             session.commit()
         except DBAPIError as exc:
@@ -175,9 +214,7 @@ class Database(DependencyProvider):
         self.sessionmaker = sessionmaker(bind=self.engine, expire_on_commit=False)
         self.exchange: Exchange = get_event_exchange(self.container.service_name, config)
         # Events of transactions that commit together are published together.
-        self.committed: Batcher[tuple[list[OutboxEvent], dict[str, Any]], None] = Batcher(
-            PUBLISH_BATCH
-        )
+        self.committed: Batcher[tuple[list[Emitted], dict[str, Any]], None] = Batcher(PUBLISH_BATCH)
         self.broker_pool = kombu.Connection(config[AMQP_URI_CONFIG_KEY]).Pool(
             limit=int(config.get("max_workers", 10))
         )
@@ -212,9 +249,7 @@ class Database(DependencyProvider):
         """Return when a query succeeds; raise ServiceUnavailable if the database fails."""
         DatabaseAccess(self).ping()
 
-    def publish_events(
-        self, events: list[OutboxEvent], headers: dict[str, Any] | None = None
-    ) -> None:
+    def publish_events(self, events: list[Emitted], headers: dict[str, Any] | None = None) -> None:
         """Publish events just committed, in order, and mark them published.
 
         The events are the objects the committed transaction wrote, so
@@ -233,9 +268,7 @@ class Database(DependencyProvider):
                 exc_info=True,
             )
 
-    def _publish_committed(
-        self, batches: list[tuple[list[OutboxEvent], dict[str, Any]]]
-    ) -> list[None]:
+    def _publish_committed(self, batches: list[tuple[list[Emitted], dict[str, Any]]]) -> list[None]:
         with self.sessionmaker() as session:
             self._publish(
                 session, [(event, headers) for events, headers in batches for event in events]
@@ -261,7 +294,7 @@ class Database(DependencyProvider):
             self._publish(session, [(event, {}) for event in events])
             return len(events)
 
-    def _publish(self, session: Session, events: list[tuple[OutboxEvent, dict[str, Any]]]) -> None:
+    def _publish(self, session: Session, events: Sequence[tuple[Event, dict[str, Any]]]) -> None:
         """Publish ``(event, headers)`` pairs in order, then mark the events published."""
         if events:
             self._publish_in_transaction(events)
@@ -272,7 +305,7 @@ class Database(DependencyProvider):
             )
         session.commit()
 
-    def _publish_in_transaction(self, events: list[tuple[OutboxEvent, dict[str, Any]]]) -> None:
+    def _publish_in_transaction(self, events: Sequence[tuple[Event, dict[str, Any]]]) -> None:
         """Publish several events in one AMQP transaction, which the broker holds on return.
 
         Publisher confirms would cost a round trip to the broker for each
@@ -282,17 +315,19 @@ class Database(DependencyProvider):
             try:
                 channel = connection.default_channel
                 if channel not in self.transactional:
+                    self.exchange(channel).declare()
                     channel.tx_select()
                     self.transactional.add(channel)
-                producer = kombu.Producer(channel, serializer="json")
                 for event, headers in events:
-                    producer.publish(
-                        event.payload,
-                        exchange=self.exchange,
-                        routing_key=event.event_type,
-                        declare=[self.exchange],
+                    message = amqp.Message(
+                        json.dumps(event.payload),
+                        content_type="application/json",
+                        content_encoding="utf-8",
                         delivery_mode=2,
-                        headers=headers,
+                        application_headers=headers,
+                    )
+                    channel.basic_publish(
+                        message, exchange=self.exchange.name, routing_key=event.event_type
                     )
                 channel.tx_commit()
             except BaseException:
