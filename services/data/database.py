@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol, cast
 
 import amqp
+import eventlet
 import kombu
 from kombu import Exchange
 from nameko.constants import AMQP_URI_CONFIG_KEY
@@ -47,6 +48,8 @@ RELAY_BATCH = 500
 PING_IDLE_AFTER = 1.0
 # Key in a pooled connection's ``info`` of when it was last given back to the pool.
 LAST_USE = "atlas.last_use"
+# Seconds between the statements that mark published events in the outbox.
+MARK_PUBLISHED_INTERVAL = 0.2
 # Maximum number of committed transactions whose events are published in one batch.
 PUBLISH_BATCH = 50
 # Seconds to wait for a broker connection from the pool before giving the events to the relay.
@@ -213,6 +216,8 @@ class Database(DependencyProvider):
         event.listen(self.engine, "checkin", _note_use)
         self.sessionmaker = sessionmaker(bind=self.engine, expire_on_commit=False)
         self.exchange: Exchange = get_event_exchange(self.container.service_name, config)
+        # Ids of events published but not yet marked so in the outbox.
+        self.published: list[int] = []
         # Events of transactions that commit together are published together.
         self.committed: Batcher[tuple[list[Emitted], dict[str, Any]], None] = Batcher(PUBLISH_BATCH)
         self.broker_pool = kombu.Connection(config[AMQP_URI_CONFIG_KEY]).Pool(
@@ -221,7 +226,11 @@ class Database(DependencyProvider):
         # Channels of pooled connections that are in AMQP transaction mode.
         self.transactional: weakref.WeakSet[Any] = weakref.WeakSet()
 
+    def start(self) -> None:
+        self.container.spawn_managed_thread(self._mark_published_regularly)
+
     def stop(self) -> None:
+        self._mark_published()
         self.engine.dispose()
         self.broker_pool.force_close_all()
 
@@ -269,11 +278,32 @@ class Database(DependencyProvider):
             )
 
     def _publish_committed(self, batches: list[tuple[list[Emitted], dict[str, Any]]]) -> list[None]:
-        with self.sessionmaker() as session:
-            self._publish(
-                session, [(event, headers) for events, headers in batches for event in events]
-            )
+        events = [(event, headers) for events, headers in batches for event in events]
+        self._publish_in_transaction(events)
+        # Marked a moment later, with the events of other batches.
+        self.published.extend(event.id for event, _ in events)
         return [None] * len(batches)
+
+    def _mark_published_regularly(self) -> None:
+        while True:
+            eventlet.sleep(MARK_PUBLISHED_INTERVAL)
+            self._mark_published()
+
+    def _mark_published(self) -> None:
+        """Mark the events published since the last call as published, in one statement."""
+        ids, self.published = self.published, []
+        if not ids:
+            return
+        try:
+            with self.sessionmaker() as session:
+                session.execute(
+                    update(OutboxEvent).where(OutboxEvent.id.in_(ids)).values(published_at=utcnow())
+                )
+                session.commit()
+        except Exception as exc:
+            # Tried again next time; events still unmarked then would be published twice.
+            log.warning("marking %d events published failed: %s", len(ids), exc)
+            self.published[:0] = ids
 
     def relay_outbox(self) -> int:
         """Publish events that were committed but never published; return their count."""
