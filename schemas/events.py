@@ -46,12 +46,21 @@ class InspectionEvent(ProviderEvent):
 
 
 class JobEvent(Event):
-    """job.submitted, job.finished"""
+    """job.submitted (a failed job retried by hand), job.finished"""
 
     job_id: int
     kind: str
     state: str
     attempt: int
+    box_id: int | None = None
+    account_id: int | None = None
+
+
+class JobsSubmittedEvent(Event):
+    """jobs.submitted: the pending jobs that one submit call created, all of one kind"""
+
+    kind: str
+    job_ids: list[int]
     box_id: int | None = None
     account_id: int | None = None
 
@@ -70,6 +79,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
     "provider.uploaded": ProviderEvent,
     "provider.deleted": ProviderEvent,
     "provider.inspected": InspectionEvent,
+    "jobs.submitted": JobsSubmittedEvent,
     "job.submitted": JobEvent,
     "job.finished": JobEvent,
 }

@@ -78,9 +78,9 @@ def submit_many(
 ) -> list[Job]:
     """Create a pending job of ``kind`` for each payload, in order, in the caller's transaction.
 
-    Each job is announced to the dispatcher with its own ``job.submitted``
-    event. Raises ``InvalidInput`` for a bad kind, payload or option and
-    for a batch of more than MAX_BATCH payloads, creating no job.
+    One ``jobs.submitted`` event announces them all to the dispatcher.
+    Raises ``InvalidInput`` for a bad kind, payload or option and for a
+    batch of more than MAX_BATCH payloads, creating no job.
     """
     if len(kind) > MAX_KIND_LENGTH or not KIND_PATTERN.match(kind):
         raise InvalidInput(f"kind {kind!r} is invalid; use dotted lowercase words like box.inspect")
@@ -106,8 +106,16 @@ def submit_many(
     ]
     unit.session.add_all(jobs)
     unit.session.flush()
-    for job in jobs:
-        unit.emit("job.submitted", job_event(job))
+    unit.emit(
+        "jobs.submitted",
+        {
+            "schema_version": 1,
+            "kind": kind,
+            "job_ids": [job.id for job in jobs],
+            "box_id": box_id,
+            "account_id": account_id,
+        },
+    )
     return jobs
 
 

@@ -62,13 +62,22 @@ class JobsService(ServiceOperations):
 
     @event_handler("data", "job.submitted")
     def on_job_submitted(self, event: dict[str, Any]) -> None:
-        # The quick path; if it fails the scan publishes the job a moment later.
+        # A failed job retried by hand. The quick path; if it fails the scan
+        # publishes the job a moment later.
         message = {
             "job_id": event["job_id"],
             "kind": event["kind"],
             "attempt": event["attempt"] + 1,
         }
         self.dispatcher.submitted.submit(message, self._publish_batch)
+
+    @event_handler("data", "jobs.submitted")
+    def on_jobs_submitted(self, event: dict[str, Any]) -> None:
+        # Jobs submitted together are published together; a failure leaves them to the scan.
+        kind = event["kind"]
+        self._publish(
+            [{"job_id": job_id, "kind": kind, "attempt": 1} for job_id in event["job_ids"]]
+        )
 
     @setting_timer(cfg.JOB_SCAN_INTERVAL, eager=True)
     def scan(self) -> None:
