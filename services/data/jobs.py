@@ -228,10 +228,12 @@ class Rows:
         policy: Policy,
         job_ids: list[int],
         states: list[JobState] | None = None,
+        skip_locked: bool = False,
     ) -> None:
         """Lock the rows of ``job_ids`` (in ``states``, if given) in id order.
 
-        Every batch locks in id order, so two batches cannot deadlock.
+        Every batch locks in id order, so two batches cannot deadlock. With
+        ``skip_locked``, rows that another transaction holds are left out.
         """
         self.unit = unit
         self.policy = policy
@@ -240,7 +242,8 @@ class Rows:
         )
         if states is not None:
             query = query.where(JOBS.c.state.in_(states))
-        result = unit.session.execute(query.order_by(JOBS.c.id).with_for_update())
+        locking = query.order_by(JOBS.c.id).with_for_update(skip_locked=skip_locked)
+        result = unit.session.execute(locking)
         self.found = {row.id: row for row in (JobRow(values) for values in result.mappings())}
         self._changed: dict[int, JobRow] = {}
         self._steps: list[dict[str, Any]] = []
@@ -327,10 +330,14 @@ def message(job_id: int, kind: str, attempt: int) -> dict[str, Any]:
 
 def mark_queued(unit: UnitOfWork, policy: Policy, job_ids: list[int]) -> int:
     """Move the published jobs that are still pending or retrying to queued; return their count."""
-    # Waits for other locks rather than skipping the row: a worker whose
-    # message overtook this call holds the row briefly while it finds the
-    # job still pending, and a skipped job would stay pending.
-    rows = Rows(unit, policy, job_ids, states=[JobState.PENDING, JobState.RETRYING])
+    # A row locked by another transaction is skipped rather than waited for:
+    # it is most likely a worker whose message overtook this call, and its
+    # start records the job queued as well. Should that transaction roll
+    # back, the worker's message comes back to it, or the scan publishes the
+    # still pending job again.
+    rows = Rows(
+        unit, policy, job_ids, states=[JobState.PENDING, JobState.RETRYING], skip_locked=True
+    )
     for row in rows.found.values():
         rows.apply(row, "enqueue", actor="dispatcher")
     rows.write()
