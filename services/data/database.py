@@ -117,7 +117,7 @@ class UnitOfWork:
             {"event_type": event.event_type, "payload": event.payload, "created_at": now}
             for event in pending
         ]
-        ids = self.session.execute(WRITE_OUTBOX, rows).scalars().all()
+        ids = self.session.connection().execute(WRITE_OUTBOX, rows).scalars().all()
         for emitted, event_id in zip(pending, ids, strict=True):
             emitted.id = event_id
         self._written = len(self.events)

@@ -243,7 +243,8 @@ class Rows:
         if states is not None:
             query = query.where(JOBS.c.state.in_(states))
         locking = query.order_by(JOBS.c.id).with_for_update(skip_locked=skip_locked)
-        result = unit.session.execute(locking)
+        # Core statements go to the session's connection: no ORM entity is involved.
+        result = unit.session.connection().execute(locking)
         self.found = {row.id: row for row in (JobRow(values) for values in result.mappings())}
         self._changed: dict[int, JobRow] = {}
         self._steps: list[dict[str, Any]] = []
@@ -259,8 +260,8 @@ class Rows:
         if not self._steps:
             return
         now = utcnow()
-        session = self.unit.session
-        session.execute(
+        connection = self.unit.session.connection()
+        connection.execute(
             WRITE_BACK,
             [
                 {"row_id": row.id, "new_updated_at": now}
@@ -268,7 +269,7 @@ class Rows:
                 for row in self._changed.values()
             ],
         )
-        session.execute(RECORD_STEPS, self._steps)
+        connection.execute(RECORD_STEPS, self._steps)
         entered = Counter(
             (self._changed[step["job_id"]].kind, step["to_state"].value) for step in self._steps
         )
