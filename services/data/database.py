@@ -12,7 +12,6 @@ import datetime as dt
 import functools
 import json
 import logging
-import time
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -26,9 +25,9 @@ from kombu import Exchange
 from nameko.constants import AMQP_URI_CONFIG_KEY
 from nameko.events import get_event_exchange
 from nameko.extensions import DependencyProvider
-from sqlalchemy import Table, create_engine, event, insert, select, update
+from sqlalchemy import Table, create_engine, insert, select, update
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DBAPIError, DisconnectionError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.toolkit import config as cfg
@@ -44,20 +43,12 @@ log = logging.getLogger(__name__)
 # Events older than this are assumed orphaned by a crash and republished.
 RELAY_AFTER = dt.timedelta(seconds=5)
 RELAY_BATCH = 500
-# Seconds a pooled connection may sit unused before it is tested on checkout.
-PING_IDLE_AFTER = 1.0
-# Key in a pooled connection's ``info`` of when it was last given back to the pool.
-LAST_USE = "atlas.last_use"
 # Seconds between the statements that mark published events in the outbox.
 MARK_PUBLISHED_INTERVAL = 0.2
 # Maximum number of committed transactions whose events are published in one batch.
 PUBLISH_BATCH = 50
 # Seconds to wait for a broker connection from the pool before giving the events to the relay.
 CONNECTION_WAIT = 10.0
-
-
-def _note_use(dbapi_connection: Any, record: Any) -> None:
-    record.info[LAST_USE] = time.monotonic()
 
 
 class Event(Protocol):
@@ -209,11 +200,10 @@ class Database(DependencyProvider):
             cfg.database_url(config),
             pool_size=int(config.get("max_workers", 10)),
             max_overflow=10,
+            pool_pre_ping=True,
             # Batches of updated rows go out a page of statements per round trip.
             executemany_mode="values_plus_batch",
         )
-        event.listen(self.engine, "checkout", self._ping_if_idle)
-        event.listen(self.engine, "checkin", _note_use)
         self.sessionmaker = sessionmaker(bind=self.engine, expire_on_commit=False)
         self.exchange: Exchange = get_event_exchange(self.container.service_name, config)
         # Ids of events published but not yet marked so in the outbox.
@@ -236,23 +226,6 @@ class Database(DependencyProvider):
 
     def get_dependency(self, worker_ctx: Any) -> DatabaseAccess:
         return DatabaseAccess(self, worker_ctx)
-
-    def _ping_if_idle(self, dbapi_connection: Any, record: Any, proxy: Any) -> None:
-        """Test a pooled connection that sat idle before handing it out; replace it if dead.
-
-        Testing every checkout, as ``pool_pre_ping`` does, costs a round trip
-        to PostgreSQL on every call. A connection in steady use is not tested:
-        if it broke a moment ago, its first statement fails, SQLAlchemy
-        discards the pool's connections, and the call fails with
-        ``ServiceUnavailable`` like any call during an outage.
-        """
-        if time.monotonic() - record.info.get(LAST_USE, 0.0) < PING_IDLE_AFTER:
-            return
-        try:
-            self.engine.dialect.do_ping(dbapi_connection)
-        except self.engine.dialect.loaded_dbapi.Error as exc:
-            # The pool discards the connection and checks out another one.
-            raise DisconnectionError(f"a pooled connection failed its test: {exc}") from exc
 
     def probe_health(self) -> None:
         """Return when a query succeeds; raise ServiceUnavailable if the database fails."""
