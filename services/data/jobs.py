@@ -139,7 +139,7 @@ def _locked(session: Session, job_id: int) -> Job:
 
 
 def _announce(unit: UnitOfWork, job: Any, state: JobState) -> None:
-    """Emit what a job entering ``state`` tells other services."""
+    """Emit the event, if any, that announces a job entering ``state``."""
     if state in TERMINAL_JOB_STATES:
         unit.emit("job.finished", job_event(job))
     elif state == JobState.PENDING:
@@ -173,22 +173,7 @@ class JobRow:
     account_id: int | None
     box_id: int | None
 
-    __slots__ = (
-        "id",
-        "kind",
-        "payload",
-        "state",
-        "attempt",
-        "max_attempts",
-        "run_after",
-        "lease_expires_at",
-        "worker",
-        "last_error",
-        "result",
-        "finished_at",
-        "account_id",
-        "box_id",
-    )
+    __slots__ = tuple(__annotations__)
 
     def __init__(self, values: Mapping[str, Any]) -> None:
         for name in self.__slots__:

@@ -166,8 +166,9 @@ MACHINE = Machine(
     send_event=True,
 )
 # Attaching a model to the machine defines its trigger methods, which costs
-# far more than a trigger; so one model stays attached and takes each job in
-# turn. Applying a trigger never yields to another green thread.
+# far more than a trigger. So one model stays attached and takes each job in
+# turn, which is safe because applying a trigger never yields to another
+# green thread.
 _MODEL = Lifecycle(None, Policy(lease=0, backoff_base=0, backoff_max=0, max_attempts=1))
 MACHINE.add_model(_MODEL, initial=JobState.PENDING.value)
 

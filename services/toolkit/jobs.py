@@ -53,8 +53,8 @@ CONFIRM_TIMEOUT = 30.0
 REPORT_BATCH = 100
 # Seconds before a message whose attempt could not be started or settled goes back to its queue.
 REQUEUE_DELAY = 1.0
-# Messages of a kind a worker process holds unacknowledged, per job it runs at once. Beyond
-# the jobs running, the others are being reported, or wait for a free place to start in.
+# Unacknowledged messages of a kind that a worker process keeps, per job it runs at once.
+# The messages beyond the running jobs are being reported or wait for a free place.
 PREFETCH_PER_PLACE = 4
 
 
@@ -77,8 +77,9 @@ class JobQueues:
     A batch goes out on one channel in confirm mode without waiting between
     messages, then waits until the broker has confirmed every one of them:
     one round trip for the batch instead of one for each message. Messages
-    are mandatory, so one with no queue to route it to comes back instead of
-    being dropped; its queue is declared again and it is published once more.
+    are mandatory, so the broker returns a message that no queue can take
+    instead of dropping it. Its queue is then declared again and the message
+    published once more.
     """
 
     def __init__(self, amqp_uri: str) -> None:
@@ -175,7 +176,9 @@ class JobQueues:
         finally:
             confirms.detach()
         if confirms.refused:
-            raise ServiceUnavailable(f"the broker refused {confirms.refused} job messages")
+            raise ServiceUnavailable(
+                f"the broker rejected {confirms.refused} of {len(messages)} job messages"
+            )
         return [json.loads(body) for body in confirms.returned]
 
     def delete_queue(self, kind: str) -> None:
@@ -380,6 +383,11 @@ class JobEntrypoint(Entrypoint):
             if exc_info is None:
                 message.ack()
             elif issubclass(exc_info[0], Stopping):
+                log.info(
+                    "returned the message of %s job %s to its queue: the service is stopping",
+                    self.kind,
+                    message.payload.get("job_id"),
+                )
                 message.requeue()
             else:
                 # The data service could not be reached; wait a little so
@@ -413,10 +421,10 @@ def job_kind(kind: str) -> Callable[[Callable[[Any, JobRun], Any]], Callable[...
 
 @dataclass
 class Lane:
-    """What the attempts of one kind share in a worker process."""
+    """The places, lease and reports that the attempts of one kind share in a worker process."""
 
-    # A place is held from the start of an attempt until its handler returns;
-    # storing the outcome happens outside, so the next attempt need not wait for it.
+    # An attempt holds a place from its start until its handler returns. Its
+    # outcome is stored after that, so the next attempt need not wait for it.
     places: Semaphore
     lease: float
     reports: Reports
@@ -429,9 +437,7 @@ class Attempt:
     def __init__(self, data: Any, body: dict[str, Any], lane: Lane) -> None:
         self.data = data
         self.body = body
-        self.lease = lane.lease
         self.lane = lane
-        self.reports = lane.reports
         self.worker = worker_name()
 
     def execute(self, handler: Callable[[JobRun], Any]) -> None:
@@ -470,7 +476,7 @@ class Attempt:
 
     def _start(self, job_id: int, attempt: int) -> dict[str, Any] | None:
         item = ("start", {"job_id": job_id, "attempt": attempt})
-        outcome = self.reports.batcher.submit(item, self._send)
+        outcome = self.lane.reports.batcher.submit(item, self._send)
         if not outcome["started"]:
             log.debug("dropped a stale message for job %d attempt %d", job_id, attempt)
             return None
@@ -478,10 +484,10 @@ class Attempt:
 
     def _succeed(self, job_id: int, attempt: int, result: Any) -> None:
         item = ("succeed", {"job_id": job_id, "attempt": attempt, "result": result})
-        self.reports.batcher.submit(item, self._send)
+        self.lane.reports.batcher.submit(item, self._send)
 
     def _send(self, items: list[tuple[str, dict[str, Any]]]) -> list[Any]:
-        """Send a batch of reports in one call; return each one's answer in order."""
+        """Send a batch of reports in one call; return the result of each, in order."""
         outcomes = [body for what, body in items if what == "succeed"]
         attempts = [body for what, body in items if what == "start"]
         reply = self.data.report_jobs(outcomes, attempts, self.worker)
@@ -490,7 +496,7 @@ class Attempt:
 
     def _heartbeat(self, run: JobRun) -> None:
         while True:
-            eventlet.sleep(self.lease / 3)
+            eventlet.sleep(self.lane.lease / 3)
             try:
                 state = self.data.heartbeat_job(run.id, run.attempt)
             except ServiceUnavailable as exc:
