@@ -10,9 +10,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
+import eventlet
 from eventlet.event import Event
 
 from services.toolkit.errors import ServiceUnavailable
+
+# Maximum number of times a leader yields to other ready green threads before
+# it takes a batch. It stops sooner once two yields in a row add no item.
+GATHER_ROUNDS = 8
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -22,7 +27,10 @@ class Batcher(Generic[T, R]):
     """Processes the items of concurrent callers together, up to ``max_size`` at a time.
 
     No green thread of its own runs it: the caller that finds no batch
-    running leads, and processes batches until none is left waiting. The
+    running leads, and processes batches until none is left waiting. Before
+    it takes a batch, the leader yields to the green threads that are ready
+    to run, so that callers woken by the same event (the reply to the last
+    batch, say) join this batch rather than wait for the next one. The
     processing function takes a list of items and returns a list of as many
     results, in the same order. Every caller gets its own item's result once
     its batch was processed, or the exception that processing the batch raised.
@@ -49,6 +57,7 @@ class Batcher(Generic[T, R]):
         batch: list[tuple[T, Event]] = []
         try:
             while self._waiting:
+                self._gather()
                 batch = self._waiting[: self.max_size]
                 del self._waiting[: self.max_size]
                 try:
@@ -75,3 +84,18 @@ class Batcher(Generic[T, R]):
             raise
         finally:
             self._leading = False
+
+    def _gather(self) -> None:
+        """Yield to ready green threads until two yields in a row add no item or the batch is full."""
+        idle = 0
+        for _ in range(GATHER_ROUNDS):
+            waiting = len(self._waiting)
+            if waiting >= self.max_size:
+                return
+            eventlet.sleep(0)
+            if len(self._waiting) == waiting:
+                idle += 1
+            else:
+                idle = 0
+            if idle == 2:
+                return

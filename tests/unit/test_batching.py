@@ -21,7 +21,7 @@ def run_callers(batcher: Batcher[int, int], items: list[int], process) -> list[o
     return [thread.wait() for thread in threads]
 
 
-def test_callers_that_arrive_during_a_batch_share_the_next() -> None:
+def test_ready_callers_share_first_batch() -> None:
     batches: list[list[int]] = []
 
     def double(items: list[int]) -> list[int]:
@@ -32,7 +32,48 @@ def test_callers_that_arrive_during_a_batch_share_the_next() -> None:
     results = run_callers(Batcher(10), [0, 1, 2, 3, 4], double)
 
     assert results == [0, 2, 4, 6, 8]
-    assert batches == [[0], [1, 2, 3, 4]]
+    assert batches == [[0, 1, 2, 3, 4]]
+
+
+def test_callers_that_arrive_during_a_batch_share_the_next() -> None:
+    batcher: Batcher[int, int] = Batcher(10)
+    batches: list[list[int]] = []
+
+    def echo(items: list[int]) -> list[int]:
+        batches.append(items)
+        eventlet.sleep(0.01)
+        return items
+
+    first = eventlet.spawn(batcher.submit, 0, echo)
+    eventlet.sleep(0.005)
+    results = run_callers(batcher, [1, 2, 3], echo)
+
+    assert first.wait() == 0
+    assert results == [1, 2, 3]
+    assert batches == [[0], [1, 2, 3]]
+
+
+def test_woken_callers_share_next_batch() -> None:
+    """Callers that submit again soon after their results share the next batch."""
+    batcher: Batcher[tuple[int, int], tuple[int, int]] = Batcher(10)
+    sizes: list[int] = []
+
+    def echo(items: list[tuple[int, int]]) -> list[tuple[int, int]]:
+        sizes.append(len(items))
+        eventlet.sleep(0.005)
+        return items
+
+    def loop(caller: int) -> None:
+        for round_ in range(3):
+            batcher.submit((caller, round_), echo)
+            # A handler that stops a helper green thread yields once, like this.
+            eventlet.sleep(0)
+
+    threads = [eventlet.spawn(loop, caller) for caller in range(4)]
+    for thread in threads:
+        thread.wait()
+
+    assert sizes == [4, 4, 4]
 
 
 def test_batches_hold_at_most_max_size_items() -> None:
@@ -46,7 +87,7 @@ def test_batches_hold_at_most_max_size_items() -> None:
     results = run_callers(Batcher(2), [0, 1, 2, 3, 4], echo)
 
     assert results == [0, 1, 2, 3, 4]
-    assert batches == [[0], [1, 2], [3, 4]]
+    assert batches == [[0, 1], [2, 3], [4]]
 
 
 def test_failed_batch_raises_in_each_of_its_callers_only() -> None:
@@ -58,9 +99,10 @@ def test_failed_batch_raises_in_each_of_its_callers_only() -> None:
 
     results = run_callers(Batcher(2), [0, 1, 2, 3, 4], fail_on_three)
 
-    assert results[:3] == [0, 1, 2]
-    assert [str(result) for result in results[3:]] == ["three is not allowed"] * 2
-    assert all(isinstance(result, RuntimeError) for result in results[3:])
+    assert results[:2] == [0, 1]
+    assert [str(result) for result in results[2:4]] == ["three is not allowed"] * 2
+    assert all(isinstance(result, RuntimeError) for result in results[2:4])
+    assert results[4] == 4
 
 
 def test_wrong_number_of_results_is_an_error() -> None:
