@@ -86,7 +86,7 @@ class Batcher(Generic[T, R]):
             self._leading = False
 
     def _gather(self) -> None:
-        """Yield to ready green threads until two yields in a row add no item or the batch is full."""
+        """Yield to ready green threads until two yields add nothing or the batch is full."""
         idle = 0
         for _ in range(GATHER_ROUNDS):
             waiting = len(self._waiting)
