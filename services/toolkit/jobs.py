@@ -462,7 +462,7 @@ class Attempt:
             attempt=started["attempt"],
             payload=started["payload"],
         )
-        heart = eventlet.spawn(self._heartbeat, run)
+        heart = Heart(functools.partial(self._heartbeat, run), self.lane.lease / 3)
         try:
             result = handler(run)
         except PermanentJobError as exc:
@@ -471,7 +471,7 @@ class Attempt:
             log.warning("job %d (%s) attempt %d failed: %s", job_id, run.kind, attempt, exc)
             return (self.data.fail_job, job_id, attempt, self.worker, describe(exc), False)
         finally:
-            heart.kill()
+            heart.stop()
         return (self._succeed, job_id, attempt, result)
 
     def _start(self, job_id: int, attempt: int) -> dict[str, Any] | None:
@@ -496,15 +496,15 @@ class Attempt:
 
     def _heartbeat(self, run: JobRun) -> None:
         while True:
-            eventlet.sleep(self.lane.lease / 3)
             try:
                 state = self.data.heartbeat_job(run.id, run.attempt)
             except ServiceUnavailable as exc:
                 log.warning("heartbeat of job %d failed: %s", run.id, exc)
-                continue
+                state = "running"
             if state != "running":
                 run.abandoned = True
                 return
+            eventlet.sleep(self.lane.lease / 3)
 
     def _report(self, call: Callable[..., Any], *args: Any) -> None:
         """Call ``call(*args)`` until the data service replies, for up to REPORT_PATIENCE."""
@@ -520,6 +520,30 @@ class Attempt:
                 log.warning("storing the outcome of job %s failed; retrying", args[0])
                 eventlet.sleep(delay)
                 delay = min(delay * 2, 5.0)
+
+
+class Heart:
+    """The heartbeats of one attempt: ``beat`` runs in a green thread from ``interval`` s on.
+
+    Most attempts end before their first heartbeat. Until then only a hub
+    timer waits, and stopping cancels it without yielding, where killing a
+    green thread switches to it and back. So a handler that does not yield
+    runs its job and reports it without letting other green threads in.
+    """
+
+    def __init__(self, beat: Callable[[], None], interval: float) -> None:
+        self._beat = beat
+        self._thread: Any = None
+        self._timer = eventlet.hubs.get_hub().schedule_call_global(interval, self._begin)
+
+    def _begin(self) -> None:
+        self._thread = eventlet.spawn(self._beat)
+
+    def stop(self) -> None:
+        """Cancel the first heartbeat, or kill the thread that runs them once it started."""
+        self._timer.cancel()
+        if self._thread is not None:
+            self._thread.kill()
 
 
 def describe(exc: BaseException) -> str:
