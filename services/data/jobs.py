@@ -181,6 +181,8 @@ class JobRow:
     def __init__(self, values: Mapping[str, Any]) -> None:
         for name in self.__slots__:
             setattr(self, name, values[name])
+        # The driver gives the enum's name.
+        self.state = JobState(self.state)
 
 
 JOBS = cast(Table, Job.__table__)
@@ -200,6 +202,21 @@ TRANSITIONS = cast(Table, JobTransition.__table__)
 # The columns of a job row that a batch writes back, and of a transition that it records.
 WRITTEN_COLUMNS = ("id", *CHANGEABLE, "updated_at")
 STEP_COLUMNS = ("job_id", "from_state", "to_state", "trigger", "attempt", "actor", "error", "at")
+
+
+@functools.lru_cache(maxsize=4)
+def _lock_sql(in_states: bool, skip_locked: bool) -> str:
+    """Return the query that locks the rows of a list of job ids, in id order.
+
+    It takes the ids, and with ``in_states`` a list of state names, as arrays.
+    """
+    state_type = JOBS.c.state.type.compile(dialect=postgresql.dialect())
+    return (
+        f"SELECT {', '.join(JobRow.__slots__)} FROM {JOBS.name} WHERE id = ANY(%s)"
+        + (f" AND state = ANY(%s::{state_type}[])" if in_states else "")
+        + " ORDER BY id FOR UPDATE"
+        + (" SKIP LOCKED" if skip_locked else "")
+    )
 
 
 @functools.lru_cache(maxsize=256)
@@ -252,14 +269,11 @@ class Rows:
         """
         self.unit = unit
         self.policy = policy
-        query = select(*(JOBS.c[name] for name in JobRow.__slots__)).where(
-            JOBS.c.id.in_(sorted(set(job_ids)))
-        )
+        parameters: list[Any] = [sorted(set(job_ids))]
         if states is not None:
-            query = query.where(JOBS.c.state.in_(states))
-        locking = query.order_by(JOBS.c.id).with_for_update(skip_locked=skip_locked)
-        # Core statements go to the session's connection: no ORM entity is involved.
-        result = unit.session.connection().execute(locking)
+            parameters.append([state.value for state in states])
+        statement = _lock_sql(states is not None, skip_locked)
+        result = unit.session.connection().exec_driver_sql(statement, tuple(parameters))
         self.found = {row.id: row for row in (JobRow(values) for values in result.mappings())}
         self._changed: dict[int, JobRow] = {}
         self._steps: list[dict[str, Any]] = []
