@@ -3,9 +3,10 @@
 It publishes each submitted job to its kind's durable queue with publisher
 confirms and only then marks it queued. A timer scan publishes the jobs an
 event missed, queues retrying jobs when their backoff is over and expires
-running jobs whose worker stopped heartbeating. On start and on
-``rebuild`` it republishes every queued job, so a lost or purged queue loses
-nothing: the database is the record, the broker only a carrier.
+running jobs whose worker stopped heartbeating. Before it publishes its
+first job, and on ``rebuild``, it republishes every queued job, so a lost
+or purged queue loses nothing: the database is the record, the broker only
+a carrier.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import logging
 import time
 from typing import Any
 
+from eventlet.semaphore import Semaphore
 from nameko.constants import AMQP_URI_CONFIG_KEY
 from nameko.events import event_handler
 from nameko.extensions import DependencyProvider
@@ -41,7 +43,9 @@ class Dispatcher(DependencyProvider):
 
     def setup(self) -> None:
         self.queues = JobQueues(self.container.config[AMQP_URI_CONFIG_KEY])
+        # Whether this instance republished the queued jobs, and the lock of that first rebuild.
         self.rebuilt = False
+        self.rebuilding = Semaphore()
         # Jobs submitted at about the same time are published and marked
         # queued together, so many jobs share one data transaction.
         self.submitted: Batcher[dict[str, Any], None] = Batcher(SUBMITTED_BATCH)
@@ -88,9 +92,7 @@ class JobsService(ServiceOperations):
             log.warning("skipped a job scan: %s", exc)
 
     def _scan(self) -> None:
-        if not self.dispatcher.rebuilt:
-            self.rebuild()
-            self.dispatcher.rebuilt = True
+        self._ensure_rebuilt()
         if time.monotonic() - self.dispatcher.counted_at > COUNT_INTERVAL:
             rows = self.data.job_counts_by_kind()
             set_job_counts({(row["kind"], row["state"]): row["count"] for row in rows})
@@ -126,6 +128,23 @@ class JobsService(ServiceOperations):
         self._publish(messages)
         return [None] * len(messages)
 
+    def _ensure_rebuilt(self) -> None:
+        """Republish the queued jobs once, before this instance publishes any job of its own.
+
+        Every job queued later was published by this instance (or another
+        one that runs beside it), so a rebuild after that point would only
+        send each of those jobs a second message. When data cannot be
+        reached at start, the first event or scan that finds it does this.
+        """
+        dispatcher = self.dispatcher
+        if dispatcher.rebuilt:
+            return
+        with dispatcher.rebuilding:
+            if not dispatcher.rebuilt:
+                self.rebuild()
+                dispatcher.rebuilt = True
+
     def _publish(self, messages: list[dict[str, Any]]) -> None:
+        self._ensure_rebuilt()
         self.dispatcher.queues.publish_many(messages)
         self.data.mark_jobs_queued([message["job_id"] for message in messages])

@@ -1,4 +1,5 @@
-"""Jobs survive faults: a killed worker, a deleted queue and dropped database connections.
+"""Jobs survive faults: a killed worker, a deleted queue, dropped database connections
+and a data service that starts after the dispatcher.
 
 Each test submits 500 ``test.effect`` jobs to data, jobs and worker
 processes of its own (own database and vhost), injects a fault while they
@@ -21,11 +22,12 @@ from typing import Any
 from urllib.parse import quote, unquote
 
 import eventlet
+import kombu
 import pytest
 from nameko.standalone.rpc import ClusterRpcProxy
 from sqlalchemy import create_engine, text
 
-from services.toolkit.jobs import JobQueues
+from services.toolkit.jobs import JobQueues, job_queue
 from tests.conftest import (
     _rabbit_api,
     create_test_database,
@@ -107,6 +109,12 @@ class Cluster:
     def counts(self) -> dict[str, int]:
         with self.rpc() as cluster:
             return dict(cluster.data.job_counts())
+
+    def queued_messages(self) -> int:
+        """Return the number of messages waiting in the queue of KIND."""
+        with kombu.Connection(self.amqp_uri) as connection:
+            declared = job_queue(KIND)(connection.default_channel).queue_declare(passive=True)
+            return int(declared.message_count)
 
     def effects(self) -> int:
         return int(self.query("SELECT count(*) FROM test_effects")[0][0])
@@ -202,6 +210,29 @@ def test_deleted_queue_is_rebuilt(cluster: Cluster) -> None:
     counts = cluster.wait_until_all_finished(job_ids)
     assert counts["succeeded"] == JOBS
     cluster.assert_each_effect_applied_once(job_ids)
+
+
+def test_late_data_no_duplicate_messages(cluster: Cluster) -> None:
+    """A dispatcher that started before data rebuilds before its first job, not after."""
+    scan_interval = 8.0
+    cluster.kill("jobs")
+    cluster.kill("data")
+    # Without data's queue, a call to data fails at once, as on a new vhost.
+    with kombu.Connection(cluster.amqp_uri) as connection:
+        connection.default_channel.queue_delete("rpc-data")
+    cluster.env["ATLAS_JOB_SCAN_INTERVAL"] = str(scan_interval)
+    # Its first scan, at start, cannot reach data, so its rebuild is still to come.
+    cluster.start("jobs", "jobs")
+    eventlet.sleep(3.0)
+    cluster.start("data", "data")
+    assert wait_for(lambda: _answers(cluster), timeout=60), "data did not start"
+
+    job_ids = cluster.submit(20)
+    assert wait_for(lambda: cluster.counts()["queued"] == len(job_ids), timeout=30, step=0.2)
+    # Let the dispatcher's next scan run.
+    eventlet.sleep(scan_interval + 1.0)
+
+    assert cluster.queued_messages() == len(job_ids)
 
 
 def test_dropped_database_connections_lose_no_job(cluster: Cluster) -> None:
