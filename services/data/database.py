@@ -25,7 +25,7 @@ from kombu import Exchange
 from nameko.constants import AMQP_URI_CONFIG_KEY
 from nameko.events import get_event_exchange
 from nameko.extensions import DependencyProvider
-from sqlalchemy import Table, create_engine, insert, select, update
+from sqlalchemy import Table, create_engine, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
@@ -69,7 +69,23 @@ class Emitted:
 
 
 OUTBOX = cast(Table, OutboxEvent.__table__)
-WRITE_OUTBOX = insert(OUTBOX).returning(OUTBOX.c.id, sort_by_parameter_order=True)
+
+
+@functools.lru_cache(maxsize=64)
+def _write_outbox_sql(events: int) -> str:
+    """Return the INSERT of ``events`` outbox rows that returns their ids in ascending order.
+
+    PostgreSQL draws each id from the sequence as it inserts the rows of the
+    sorted SELECT, so the ids ascend in position order; the outbox tests in
+    tests/integration/test_outbox_writes.py check this.
+    """
+    rows = ", ".join([f"(%s, %s::jsonb, %s::timestamptz, {index})" for index in range(events)])
+    return (
+        f"INSERT INTO {OUTBOX.name} (event_type, payload, created_at)"
+        f" SELECT event_type, payload, created_at FROM (VALUES {rows})"
+        " AS pending (event_type, payload, created_at, position)"
+        " ORDER BY position RETURNING id"
+    )
 
 
 class UnitOfWork:
@@ -98,17 +114,28 @@ class UnitOfWork:
         if self._on_emit is not None:
             self._on_emit(self, event_type, payload)
 
-    def write_events(self) -> None:
-        """Insert the outbox rows of the events emitted since the last call, in one statement."""
+    def write_events(self, ctes: str = "", cte_parameters: Sequence[Any] = ()) -> None:
+        """Insert the outbox rows of the events emitted since the last call, in one statement.
+
+        ``ctes`` are data-modifying common table expressions of the caller's
+        (``name AS (UPDATE ...), ...``) that run in the same statement, so
+        the caller's own write costs no round trip of its own.
+        """
         pending = self.events[self._written :]
+        prefix = f"WITH {ctes} " if ctes else ""
         if not pending:
+            if ctes:
+                self.session.connection().exec_driver_sql(
+                    prefix + "SELECT 1", tuple(cte_parameters)
+                )
             return
         now = utcnow()
-        rows = [
-            {"event_type": event.event_type, "payload": event.payload, "created_at": now}
-            for event in pending
-        ]
-        ids = self.session.connection().execute(WRITE_OUTBOX, rows).scalars().all()
+        parameters = list(cte_parameters)
+        for event in pending:
+            parameters += [event.event_type, json.dumps(event.payload), now]
+        statement = prefix + _write_outbox_sql(len(pending))
+        result = self.session.connection().exec_driver_sql(statement, tuple(parameters))
+        ids = sorted(row[0] for row in result)
         for emitted, event_id in zip(pending, ids, strict=True):
             emitted.id = event_id
         self._written = len(self.events)

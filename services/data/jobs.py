@@ -252,10 +252,11 @@ def _lock_sql(in_states: bool, skip_locked: bool) -> str:
 
 
 @functools.lru_cache(maxsize=256)
-def _write_back_sql(rows: int, steps: int) -> str:
-    """Return one statement that writes ``rows`` job rows and inserts ``steps`` transitions.
+def _write_back_ctes(rows: int, steps: int) -> str:
+    """Return table expressions that write ``rows`` job rows and insert ``steps`` transitions.
 
-    One statement costs one round trip. The rows' new values travel in a
+    They run in the statement that writes the transaction's events, so
+    the whole write costs one round trip. The rows' new values travel in a
     VALUES list whose string literals PostgreSQL reads as text, so each
     value is cast to its column's type.
     """
@@ -267,10 +268,11 @@ def _write_back_sql(rows: int, steps: int) -> str:
     row_values = ", ".join(["(" + ", ".join(["%s"] * len(WRITTEN_COLUMNS)) + ")"] * rows)
     step_values = ", ".join(["(" + ", ".join(["%s"] * len(STEP_COLUMNS)) + ")"] * steps)
     return (
-        f"WITH written AS (UPDATE {JOBS.name} SET {assignments}"
+        f"written AS (UPDATE {JOBS.name} SET {assignments}"
         f" FROM (VALUES {row_values}) AS changes ({', '.join(WRITTEN_COLUMNS)})"
-        f" WHERE {JOBS.name}.id = changes.id)"
-        f" INSERT INTO {TRANSITIONS.name} ({', '.join(STEP_COLUMNS)}) VALUES {step_values}"
+        f" WHERE {JOBS.name}.id = changes.id),"
+        f" recorded AS (INSERT INTO {TRANSITIONS.name} ({', '.join(STEP_COLUMNS)})"
+        f" VALUES {step_values})"
     )
 
 
@@ -328,8 +330,8 @@ class Rows:
             parameters.append(now)  # updated_at
         for step in self._steps:
             parameters.extend(_literal(step[name]) for name in STEP_COLUMNS)
-        statement = _write_back_sql(len(self._changed), len(self._steps))
-        self.unit.session.connection().exec_driver_sql(statement, tuple(parameters))
+        ctes = _write_back_ctes(len(self._changed), len(self._steps))
+        self.unit.write_events(ctes, parameters)
         entered = Counter(
             (self._changed[step["job_id"]].kind, step["to_state"].value) for step in self._steps
         )
