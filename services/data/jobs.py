@@ -6,8 +6,9 @@ never both start one job and a report from a stale attempt changes nothing.
 
 The dispatcher's and workers' calls come in batches of up to a few hundred
 jobs. They lock the rows as plain :class:`JobRow` records in one query and
-write the changes and the transitions back with one statement each, rather
-than through mapped objects, which would cost a query or two for each job.
+write the changes, the transitions and the transaction's events back in one
+statement, rather than through mapped objects, which would cost a query or
+two for each job.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any, cast
 from psycopg2.extras import Json
 from sqlalchemy import Table, func, insert, or_, select
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session, selectinload
 
 from services.toolkit.errors import InvalidInput, NotFound
@@ -214,7 +216,7 @@ class JobRow:
     def __init__(self, values: Mapping[str, Any]) -> None:
         for name in self.__slots__:
             setattr(self, name, values[name])
-        # The driver gives the enum's name.
+        # The driver returns the enum's label, a plain string.
         self.state = JobState(self.state)
 
 
@@ -276,11 +278,15 @@ def _write_back_ctes(rows: int, steps: int) -> str:
     )
 
 
-def _literal(value: Any) -> Any:
-    """Return ``value`` as psycopg2 adapts it: states as their names, objects as JSON."""
+def _literal(table: Table, name: str, value: Any) -> Any:
+    """Return the value of column ``name`` as psycopg2 should send it.
+
+    States go as their labels. A JSON column's value goes as JSON whatever
+    its Python type, so that a list or a string result is stored as such.
+    """
     if isinstance(value, JobState):
         return value.value
-    if isinstance(value, dict):
+    if value is not None and isinstance(table.c[name].type, JSONB):
         return Json(value)
     return value
 
@@ -326,10 +332,10 @@ class Rows:
         parameters: list[Any] = []
         for row in self._changed.values():
             parameters.append(row.id)
-            parameters.extend(_literal(getattr(row, name)) for name in CHANGEABLE)
+            parameters.extend(_literal(JOBS, name, getattr(row, name)) for name in CHANGEABLE)
             parameters.append(now)  # updated_at
         for step in self._steps:
-            parameters.extend(_literal(step[name]) for name in STEP_COLUMNS)
+            parameters.extend(_literal(TRANSITIONS, name, step[name]) for name in STEP_COLUMNS)
         ctes = _write_back_ctes(len(self._changed), len(self._steps))
         self.unit.write_events(ctes, parameters)
         entered = Counter(

@@ -180,6 +180,30 @@ def test_report_jobs_succeeds_and_starts_in_one_call(data_rpc: Any) -> None:
     assert path(data_rpc.describe_job(second)) == ["queued", "running"]
 
 
+@pytest.mark.parametrize(
+    "results",
+    [
+        [["a", 1], [], "ok", '{"a": 1}', 7, True, None, {"nested": {"list": [1, 2]}}],
+    ],
+)
+def test_report_jobs_stores_any_json_result(data_rpc: Any, results: list[Any]) -> None:
+    jobs = data_rpc.submit_jobs("test.unconsumed", [{"n": n} for n in range(len(results))])
+    ids = [job["id"] for job in jobs]
+    for job_id in ids:
+        wait_for_state(data_rpc, job_id, "queued")
+    data_rpc.start_jobs([{"job_id": job_id, "attempt": 1} for job_id in ids], "json-worker")
+
+    outcomes = [
+        {"job_id": job_id, "attempt": 1, "result": result}
+        for job_id, result in zip(ids, results, strict=True)
+    ]
+    reply = data_rpc.report_jobs(outcomes, [], "json-worker")
+
+    assert reply["succeeded"] == ["succeeded"] * len(ids)
+    stored = [data_rpc.describe_job(job_id)["result"] for job_id in ids]
+    assert stored == results
+
+
 def test_report_jobs_rejects_malformed_items_whole(data_rpc: Any) -> None:
     job_id = data_rpc.submit_jobs("test.unconsumed", [{}])[0]["id"]
     wait_for_state(data_rpc, job_id, "queued")
