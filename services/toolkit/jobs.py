@@ -476,7 +476,9 @@ class Attempt:
 
     def _start(self, job_id: int, attempt: int) -> dict[str, Any] | None:
         item = ("start", {"job_id": job_id, "attempt": attempt})
-        outcome = self.lane.reports.batcher.submit(item, self._send)
+        # The start wakes first: its place runs the job and reports it in the
+        # next call, while the callers that reported successes only acknowledge.
+        outcome = self.lane.reports.batcher.submit(item, self._send, wake_first=True)
         if not outcome["started"]:
             log.debug("dropped a stale message for job %d attempt %d", job_id, attempt)
             return None

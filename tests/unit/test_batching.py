@@ -66,7 +66,7 @@ def test_woken_callers_share_next_batch() -> None:
     def loop(caller: int) -> None:
         for round_ in range(3):
             batcher.submit((caller, round_), echo)
-            # A handler that stops a helper green thread yields once, like this.
+            # Work between two submits that lets other green threads run once.
             eventlet.sleep(0)
 
     threads = [eventlet.spawn(loop, caller) for caller in range(4)]
@@ -115,3 +115,23 @@ def test_wrong_number_of_results_is_an_error() -> None:
 def test_max_size_below_one_is_rejected() -> None:
     with pytest.raises(ValueError, match="max_size must be at least 1, not 0"):
         Batcher(0)
+
+
+def test_wake_first_callers_resume_first() -> None:
+    batcher: Batcher[int, int] = Batcher(10)
+    resumed: list[int] = []
+
+    def echo(items: list[int]) -> list[int]:
+        eventlet.sleep(0.005)
+        return items
+
+    def call(item: int) -> None:
+        batcher.submit(item, echo, wake_first=item >= 3)
+        resumed.append(item)
+
+    threads = [eventlet.spawn(call, item) for item in range(6)]
+    for thread in threads:
+        thread.wait()
+
+    # The leader (0) resumes first because it sent the results; the rest in wake order.
+    assert resumed == [0, 3, 4, 5, 1, 2]

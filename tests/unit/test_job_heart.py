@@ -9,10 +9,10 @@ from services.toolkit.jobs import Heart
 
 def test_heart_stopped_early_never_beats() -> None:
     beats: list[float] = []
-    heart = Heart(lambda: beats.append(1.0), 0.02)
+    heart = Heart(lambda: beats.append(1.0), 0.1)
 
     heart.stop()
-    eventlet.sleep(0.05)
+    eventlet.sleep(0.2)
 
     assert beats == []
 
@@ -23,16 +23,16 @@ def test_heart_beats_after_interval_until_stopped() -> None:
     def beat() -> None:
         while True:
             beats.append(len(beats))
-            eventlet.sleep(0.01)
+            eventlet.sleep(0.05)
 
-    heart = Heart(beat, 0.02)
-    eventlet.sleep(0.01)
+    heart = Heart(beat, 0.2)
+    eventlet.sleep(0.05)
     assert beats == []
 
-    eventlet.sleep(0.04)
+    eventlet.sleep(0.3)
     heart.stop()
     count = len(beats)
-    eventlet.sleep(0.03)
+    eventlet.sleep(0.15)
 
     assert count >= 1
     assert len(beats) == count
