@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 REBUILD_PAGE = 1000
 # Maximum number of submitted jobs that one mark_jobs_queued call covers.
 SUBMITTED_BATCH = 200
+# Seconds after a failed first rebuild during which publishing fails without another attempt.
+REBUILD_RETRY_DELAY = 1.0
 # Seconds between counts of the jobs in each state for the atlas_jobs gauge.
 COUNT_INTERVAL = 15.0
 
@@ -46,6 +48,8 @@ class Dispatcher(DependencyProvider):
         # Whether this instance republished the queued jobs, and the lock of that first rebuild.
         self.rebuilt = False
         self.rebuilding = Semaphore()
+        # When the last attempt at that rebuild failed (time.monotonic()), or None.
+        self.rebuild_failed_at: float | None = None
         # Jobs submitted at about the same time are published and marked
         # queued together, so many jobs share one data transaction.
         self.submitted: Batcher[dict[str, Any], None] = Batcher(SUBMITTED_BATCH)
@@ -140,9 +144,20 @@ class JobsService(ServiceOperations):
         if dispatcher.rebuilt:
             return
         with dispatcher.rebuilding:
-            if not dispatcher.rebuilt:
+            if dispatcher.rebuilt:
+                return
+            failed_at = dispatcher.rebuild_failed_at
+            if failed_at is not None and time.monotonic() - failed_at < REBUILD_RETRY_DELAY:
+                # The callers that waited for a failed attempt fail at once
+                # rather than repeat it one after another.
+                raise ServiceUnavailable("the job queues are not rebuilt yet; try again shortly")
+            try:
                 self.rebuild()
-                dispatcher.rebuilt = True
+            except Exception as exc:
+                dispatcher.rebuild_failed_at = time.monotonic()
+                log.warning("rebuilding the job queues failed: %s", exc)
+                raise
+            dispatcher.rebuilt = True
 
     def _publish(self, messages: list[dict[str, Any]]) -> None:
         self._ensure_rebuilt()

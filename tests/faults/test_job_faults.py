@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -214,7 +215,7 @@ def test_deleted_queue_is_rebuilt(cluster: Cluster) -> None:
 
 def test_late_data_no_duplicate_messages(cluster: Cluster) -> None:
     """A dispatcher that started before data rebuilds before its first job, not after."""
-    scan_interval = 8.0
+    scan_interval = 15.0
     cluster.kill("jobs")
     cluster.kill("data")
     # Without data's queue, a call to data fails at once, as on a new vhost.
@@ -222,6 +223,7 @@ def test_late_data_no_duplicate_messages(cluster: Cluster) -> None:
         connection.default_channel.queue_delete("rpc-data")
     cluster.env["ATLAS_JOB_SCAN_INTERVAL"] = str(scan_interval)
     # Its first scan, at start, cannot reach data, so its rebuild is still to come.
+    started = time.monotonic()
     cluster.start("jobs", "jobs")
     eventlet.sleep(3.0)
     cluster.start("data", "data")
@@ -229,6 +231,9 @@ def test_late_data_no_duplicate_messages(cluster: Cluster) -> None:
 
     job_ids = cluster.submit(20)
     assert wait_for(lambda: cluster.counts()["queued"] == len(job_ids), timeout=30, step=0.2)
+    # The jobs were queued before the dispatcher's second scan was due, or
+    # the test could not tell a late rebuild from an early one.
+    assert time.monotonic() - started < scan_interval
     # Let the dispatcher's next scan run.
     eventlet.sleep(scan_interval + 1.0)
 
