@@ -45,7 +45,6 @@ class Batcher(Generic[T, R]):
         # Events of the callers to wake before the others of their batch.
         self._first: set[Event] = set()
         self._leading = False
-        self._trace: list = []
 
     def submit(self, item: T, process: Callable[[list[T]], list[R]], wake_first: bool = False) -> R:
         """Have ``item`` processed and return its result; ``process`` runs if this caller leads.
@@ -71,13 +70,8 @@ class Batcher(Generic[T, R]):
                 self._gather()
                 batch = self._waiting[: self.max_size]
                 del self._waiting[: self.max_size]
-                import time as _t
-                self._trace.append((_t.perf_counter(), "send"))
-                if len(self._trace) > 6000 and isinstance(batch[0][0], tuple):
-                    open("/tmp/trace.log", "w").write("\n".join(f"{a:.6f} {b}" for a, b in self._trace)); self._trace = []
                 try:
                     results = process([item for item, _ in batch])
-                    self._trace.append((_t.perf_counter(), "returned"))
                     if len(results) != len(batch):
                         raise ValueError(
                             f"processing {len(batch)} items returned {len(results)} results"
