@@ -96,6 +96,7 @@ class Batcher(Generic[T, R]):
                 if not done.ready():
                     done.send_exception(stopped)
             self._waiting = []
+            self._first.clear()
             raise
         finally:
             self._leading = False
