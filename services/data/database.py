@@ -76,7 +76,7 @@ def _write_outbox_sql(events: int) -> str:
     """Return the INSERT of ``events`` outbox rows that returns their ids in ascending order.
 
     PostgreSQL draws each id from the sequence as it inserts the rows of the
-    sorted SELECT, so the ids ascend in position order; the outbox tests in
+    sorted SELECT, so the ids ascend in position order. The tests in
     tests/integration/test_outbox_writes.py check this.
     """
     rows = ", ".join([f"(%s, %s::jsonb, %s::timestamptz, {index})" for index in range(events)])

@@ -18,7 +18,6 @@ import functools
 import re
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, cast
 
 from psycopg2.extras import Json
@@ -114,9 +113,9 @@ def submit_many(
         for payload in payloads
     ]
     # One INSERT for the batch, without the ORM's bookkeeping of each object.
-    ids = unit.session.connection().execute(INSERT_JOBS, rows).scalars().all()
+    written = unit.session.connection().execute(INSERT_JOBS, rows).mappings()
     box = unit.session.get(Box, box_id) if box_id is not None else None
-    jobs = [NewJob(id=job_id, box=box, **row) for job_id, row in zip(ids, rows, strict=True)]
+    jobs = [NewJob(values, box) for values in written]
     unit.emit(
         "jobs.submitted",
         {
@@ -131,30 +130,6 @@ def submit_many(
 
 
 JOBS = cast(Table, Job.__table__)
-INSERT_JOBS = insert(JOBS).returning(JOBS.c.id, sort_by_parameter_order=True)
-
-
-@dataclass(slots=True)
-class NewJob:
-    """A job as :func:`submit_many` wrote it, with the fields that ``job_dict`` reads."""
-
-    id: int
-    kind: str
-    payload: dict[str, Any]
-    state: JobState
-    attempt: int
-    max_attempts: int
-    account_id: int | None
-    box_id: int | None
-    created_at: dt.datetime
-    updated_at: dt.datetime
-    box: Box | None
-    run_after: dt.datetime | None = None
-    lease_expires_at: dt.datetime | None = None
-    worker: str | None = None
-    last_error: str | None = None
-    result: dict[str, Any] | None = None
-    finished_at: dt.datetime | None = None
 
 
 def job_event(job: Job) -> dict[str, Any]:
@@ -213,11 +188,33 @@ class JobRow:
 
     __slots__ = tuple(__annotations__)
 
-    def __init__(self, values: Mapping[str, Any]) -> None:
-        for name in self.__slots__:
+    def __init__(self, values: Mapping[Any, Any]) -> None:
+        for name in JobRow.__slots__:
             setattr(self, name, values[name])
-        # The driver returns the enum's label, a plain string.
+        # A plain query's driver returns the enum's label as a string.
         self.state = JobState(self.state)
+
+
+class NewJob(JobRow):
+    """A job row as :func:`submit_many` wrote it, with what ``job_dict`` reads besides."""
+
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    box: Box | None
+
+    __slots__ = ("created_at", "updated_at", "box")
+
+    def __init__(self, values: Mapping[Any, Any], box: Box | None) -> None:
+        super().__init__(values)
+        self.created_at = values["created_at"]
+        self.updated_at = values["updated_at"]
+        self.box = box
+
+
+INSERT_JOBS = insert(JOBS).returning(
+    *(JOBS.c[name] for name in (*JobRow.__slots__, "created_at", "updated_at")),
+    sort_by_parameter_order=True,
+)
 
 
 # The columns a trigger may change, which a batch writes back.
@@ -236,6 +233,15 @@ TRANSITIONS = cast(Table, JobTransition.__table__)
 # The columns of a job row that a batch writes back, and of a transition that it records.
 WRITTEN_COLUMNS = ("id", *CHANGEABLE, "updated_at")
 STEP_COLUMNS = ("job_id", "from_state", "to_state", "trigger", "attempt", "actor", "error", "at")
+
+
+def _with_json_flags(table: Table, names: tuple[str, ...]) -> tuple[tuple[str, bool], ...]:
+    """Return each name with whether its column holds JSON, worked out once at import."""
+    return tuple((name, isinstance(table.c[name].type, JSONB)) for name in names)
+
+
+CHANGEABLE_FLAGGED = _with_json_flags(JOBS, CHANGEABLE)
+STEP_FLAGGED = _with_json_flags(TRANSITIONS, STEP_COLUMNS)
 
 
 @functools.lru_cache(maxsize=4)
@@ -278,15 +284,15 @@ def _write_back_ctes(rows: int, steps: int) -> str:
     )
 
 
-def _literal(table: Table, name: str, value: Any) -> Any:
-    """Return the value of column ``name`` as psycopg2 should send it.
+def _literal(value: Any, is_json: bool) -> Any:
+    """Return a column's value as psycopg2 should send it.
 
     States go as their labels. A JSON column's value goes as JSON whatever
     its Python type, so that a list or a string result is stored as such.
     """
     if isinstance(value, JobState):
         return value.value
-    if value is not None and isinstance(table.c[name].type, JSONB):
+    if value is not None and is_json:
         return Json(value)
     return value
 
@@ -332,10 +338,12 @@ class Rows:
         parameters: list[Any] = []
         for row in self._changed.values():
             parameters.append(row.id)
-            parameters.extend(_literal(JOBS, name, getattr(row, name)) for name in CHANGEABLE)
+            parameters.extend(
+                _literal(getattr(row, name), is_json) for name, is_json in CHANGEABLE_FLAGGED
+            )
             parameters.append(now)  # updated_at
         for step in self._steps:
-            parameters.extend(_literal(TRANSITIONS, name, step[name]) for name in STEP_COLUMNS)
+            parameters.extend(_literal(step[name], is_json) for name, is_json in STEP_FLAGGED)
         ctes = _write_back_ctes(len(self._changed), len(self._steps))
         self.unit.write_events(ctes, parameters)
         entered = Counter(

@@ -155,7 +155,7 @@ class JobsService(ServiceOperations):
                 self.rebuild()
             except Exception as exc:
                 dispatcher.rebuild_failed_at = time.monotonic()
-                log.warning("rebuilding the job queues failed: %s", exc)
+                log.warning("rebuilding the job queues failed, the next scan retries: %s", exc)
                 raise
             dispatcher.rebuilt = True
 

@@ -17,7 +17,7 @@ def test_heart_stopped_early_never_beats() -> None:
     assert beats == []
 
 
-def test_heart_beats_after_interval_until_stopped() -> None:
+def test_heart_beats_until_stopped() -> None:
     beats: list[int] = []
 
     def beat() -> None:
