@@ -2,10 +2,12 @@
 
 ``vagrant box add`` and ``vagrant box outdated`` read box metadata far more
 often than anyone changes it, so the gateway keeps the rendered JSON of
-public boxes. Each entry lives at most ``ATLAS.metadata_cache_ttl`` seconds, which bounds how
-stale an entry can be if an invalidating event is missed while the
-gateway reconnects to the broker; events remove entries at once otherwise.
-Private boxes are never cached.
+public boxes. The data service's events remove an entry as soon as the
+box changes. Events published while the gateway has lost its broker
+connection never reach it (its event queue goes with the connection), so
+the cache clears itself once it consumes again. Each entry also lives at
+most ``ATLAS.metadata_cache_ttl`` seconds. Private boxes are never
+cached.
 """
 
 from __future__ import annotations
@@ -13,7 +15,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from nameko.events import BROADCAST, EventHandler
 from nameko.extensions import DependencyProvider
+from nameko.messaging import QueueConsumer
 
 from services.toolkit import config as cfg
 
@@ -58,6 +62,11 @@ class MetadataStore:
         for key in [key for key in self._entries if key[0] == owner]:
             del self._entries[key]
 
+    def clear(self) -> None:
+        """Remove every entry."""
+        self.generation += 1
+        self._entries.clear()
+
 
 class MetadataCache(DependencyProvider):
     """One ``MetadataStore`` per gateway instance, shared by its workers."""
@@ -68,3 +77,43 @@ class MetadataCache(DependencyProvider):
 
     def get_dependency(self, worker_ctx: Any) -> MetadataStore:
         return self.store
+
+
+class ReconnectingQueueConsumer(QueueConsumer):
+    """A nameko queue consumer that calls its handlers' ``consuming_again`` after a reconnection.
+
+    A broadcast handler's queue lives only as long as its connection, so
+    the events published while the connection was down are gone.
+    """
+
+    def on_consume_ready(
+        self, connection: Any, channel: Any, consumers: Any, **kwargs: Any
+    ) -> None:
+        reconnected = self._consumers_ready.ready()
+        super().on_consume_ready(connection, channel, consumers, **kwargs)
+        if reconnected:
+            for provider in list(self._providers):
+                provider.consuming_again()
+
+
+class InvalidatingEventHandler(EventHandler):
+    """A broadcast handler of an event that changes box metadata.
+
+    It has a connection of its own, and after that connection was lost it
+    empties every ``MetadataCache`` of its service, since the events that
+    would have invalidated entries in the meantime are lost.
+    """
+
+    queue_consumer = ReconnectingQueueConsumer()
+
+    def consuming_again(self) -> None:
+        for dependency in self.container.dependencies:
+            if isinstance(dependency, MetadataCache):
+                dependency.store.clear()
+
+
+def invalidated_by(event_type: str) -> Any:
+    """Make a method the gateway's handler of the data service's ``event_type``."""
+    return InvalidatingEventHandler.decorator(
+        "data", event_type, handler_type=BROADCAST, reliable_delivery=False
+    )

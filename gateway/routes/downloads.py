@@ -6,7 +6,6 @@ import json
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from nameko.events import BROADCAST, event_handler
 from werkzeug.wrappers import Request, Response
 
 from schemas import responses as out
@@ -16,7 +15,7 @@ from services.toolkit.routespec import documented
 from services.toolkit.web import JSON_TYPE, api, json_response
 
 from ..auth import request_token
-from ..cache import MetadataCache
+from ..cache import MetadataCache, invalidated_by
 from .base import GatewayBase
 
 DOWNLOAD = (
@@ -53,23 +52,23 @@ class DownloadRoutes(GatewayBase):
         self.metadata_cache.put(username, name, body, generation)
         return Response(body, mimetype=JSON_TYPE)
 
-    @event_handler("data", "box.updated", handler_type=BROADCAST, reliable_delivery=False)
-    @event_handler("data", "box.deleted", handler_type=BROADCAST, reliable_delivery=False)
+    @invalidated_by("box.updated")
+    @invalidated_by("box.deleted")
     def forget_account_metadata(self, payload: dict[str, Any]) -> None:
         # A rename changes the box's key, so forget every box of the owner.
         self.metadata_cache.invalidate(payload["username"])
 
-    @event_handler("data", "version.released", handler_type=BROADCAST, reliable_delivery=False)
-    @event_handler("data", "version.revoked", handler_type=BROADCAST, reliable_delivery=False)
-    @event_handler("data", "version.updated", handler_type=BROADCAST, reliable_delivery=False)
-    @event_handler("data", "version.deleted", handler_type=BROADCAST, reliable_delivery=False)
+    @invalidated_by("version.released")
+    @invalidated_by("version.revoked")
+    @invalidated_by("version.updated")
+    @invalidated_by("version.deleted")
     # A provider created with a URL on a released version appears in metadata
     # at once, and may take the default architecture from another.
-    @event_handler("data", "provider.created", handler_type=BROADCAST, reliable_delivery=False)
-    @event_handler("data", "provider.uploaded", handler_type=BROADCAST, reliable_delivery=False)
-    @event_handler("data", "provider.updated", handler_type=BROADCAST, reliable_delivery=False)
-    @event_handler("data", "provider.deleted", handler_type=BROADCAST, reliable_delivery=False)
-    @event_handler("data", "provider.inspected", handler_type=BROADCAST, reliable_delivery=False)
+    @invalidated_by("provider.created")
+    @invalidated_by("provider.uploaded")
+    @invalidated_by("provider.updated")
+    @invalidated_by("provider.deleted")
+    @invalidated_by("provider.inspected")
     def forget_box_metadata(self, payload: dict[str, Any]) -> None:
         self.metadata_cache.invalidate(payload["username"], payload["name"])
 
