@@ -477,7 +477,8 @@ class Attempt:
     def _start(self, job_id: int, attempt: int) -> dict[str, Any] | None:
         item = ("start", {"job_id": job_id, "attempt": attempt})
         # The start wakes first: its place runs the job and reports it in the
-        # next call, while the callers that reported successes only acknowledge.
+        # next call. The callers that reported successes only acknowledge, so
+        # they wake once that next call has gone out.
         outcome = self.lane.reports.batcher.submit(item, self._send, wake_first=True)
         if not outcome["started"]:
             log.debug("dropped a stale message for job %d attempt %d", job_id, attempt)

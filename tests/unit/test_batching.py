@@ -133,5 +133,57 @@ def test_wake_first_callers_resume_first() -> None:
     for thread in threads:
         thread.wait()
 
-    # The leader (0) resumes first because it sent the results; the rest in wake order.
-    assert resumed == [0, 3, 4, 5, 1, 2]
+    # No batch follows, so the others (the leader 0 among them) resume after a short wait.
+    assert resumed == [3, 4, 5, 0, 1, 2]
+
+
+def test_other_callers_resume_once_next_batch_goes_out() -> None:
+    batcher: Batcher[str, str] = Batcher(10)
+    resumed: list[str] = []
+    # Whether the first batch's other caller had resumed when the second batch
+    # began, and once the second batch's processing yielded.
+    seen: dict[str, bool] = {}
+
+    def echo(items: list[str]) -> list[str]:
+        if "next" in items:
+            seen["at start"] = "other" in resumed
+            eventlet.sleep(0)
+            seen["after yield"] = "other" in resumed
+        eventlet.sleep(0.001)
+        return items
+
+    def first() -> None:
+        batcher.submit("first", echo, wake_first=True)
+        resumed.append("first")
+        batcher.submit("next", echo)
+
+    def other() -> None:
+        batcher.submit("other", echo)
+        resumed.append("other")
+
+    threads = [eventlet.spawn(first), eventlet.spawn(other)]
+    for thread in threads:
+        thread.wait()
+
+    assert resumed == ["first", "other"]
+    assert seen["at start"] is False
+    assert seen["after yield"] is True
+
+
+def test_other_callers_resume_without_next_batch() -> None:
+    batcher: Batcher[str, str] = Batcher(10)
+    resumed: list[str] = []
+
+    def echo(items: list[str]) -> list[str]:
+        return items
+
+    def call(item: str, wake_first: bool) -> None:
+        batcher.submit(item, echo, wake_first=wake_first)
+        resumed.append(item)
+
+    threads = [eventlet.spawn(call, "first", True), eventlet.spawn(call, "other", False)]
+    with eventlet.Timeout(5):
+        for thread in threads:
+            thread.wait()
+
+    assert resumed == ["first", "other"]
