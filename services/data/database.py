@@ -12,6 +12,7 @@ import datetime as dt
 import functools
 import json
 import logging
+import time
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -26,8 +27,9 @@ from nameko.constants import AMQP_URI_CONFIG_KEY
 from nameko.events import get_event_exchange
 from nameko.extensions import DependencyProvider
 from sqlalchemy import Table, create_engine, select, update
+from sqlalchemy import event as sqlalchemy_event
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.toolkit import config as cfg
@@ -49,6 +51,8 @@ MARK_PUBLISHED_INTERVAL = 0.2
 PUBLISH_BATCH = 50
 # Seconds to wait for a broker connection from the pool before giving the events to the relay.
 CONNECTION_WAIT = 10.0
+# Seconds a pooled database connection may sit unused before a checkout pings it first.
+PING_AFTER_IDLE = 0.5
 
 
 class Event(Protocol):
@@ -69,6 +73,41 @@ class Emitted:
 
 
 OUTBOX = cast(Table, OutboxEvent.__table__)
+
+
+def create_data_engine(url: str, pool_size: int) -> Engine:
+    """Return the engine of the data service's pool of PostgreSQL connections.
+
+    A checkout pings a connection only if it sat unused for more than
+    ``PING_AFTER_IDLE`` seconds. A database that restarted has dropped every
+    connection, and the ping replaces each dead one before a transaction
+    gets it. A connection in steady use skips the round trip. If the
+    database went away within the last moment, that connection's first
+    statement fails instead, and the pool then replaces all its connections.
+    """
+    engine = create_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=10,
+        # Batches of updated rows go out a page of statements per round trip.
+        executemany_mode="values_plus_batch",
+    )
+
+    @sqlalchemy_event.listens_for(engine, "checkin")
+    def note_checkin(dbapi_connection: Any, record: Any) -> None:
+        record.info["checked_in_at"] = time.monotonic()
+
+    @sqlalchemy_event.listens_for(engine, "checkout")
+    def ping_idle(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        if time.monotonic() - record.info.get("checked_in_at", 0.0) <= PING_AFTER_IDLE:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as exc:
+            # The pool discards this connection and checks out another one.
+            raise DisconnectionError(f"a pooled connection failed its ping: {exc}") from exc
+
+    return engine
 
 
 @functools.lru_cache(maxsize=64)
@@ -223,13 +262,8 @@ class Database(DependencyProvider):
     def setup(self) -> None:
         config = self.container.config
         self.policy = Policy.from_config(config)
-        self.engine = create_engine(
-            cfg.database_url(config),
-            pool_size=int(config.get("max_workers", 10)),
-            max_overflow=10,
-            pool_pre_ping=True,
-            # Batches of updated rows go out a page of statements per round trip.
-            executemany_mode="values_plus_batch",
+        self.engine = create_data_engine(
+            cfg.database_url(config), pool_size=int(config.get("max_workers", 10))
         )
         self.sessionmaker = sessionmaker(bind=self.engine, expire_on_commit=False)
         self.exchange: Exchange = get_event_exchange(self.container.service_name, config)

@@ -1,0 +1,66 @@
+"""The data service's pool of PostgreSQL connections: which checkouts ping, and recovery."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import OperationalError
+
+from services.data.database import PING_AFTER_IDLE, create_data_engine
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    engine = create_data_engine(database_url, pool_size=1)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def terminate(database_url: str) -> Iterator[object]:
+    admin = create_engine(database_url)
+
+    def terminate(pid: int) -> None:
+        """End the server process of ``pid``, as a database restart would, and wait for it."""
+        with admin.connect() as connection:
+            ended = connection.execute(
+                text("SELECT pg_terminate_backend(:pid, 5000)"), {"pid": pid}
+            )
+            assert ended.scalar_one() is True
+
+    yield terminate
+    admin.dispose()
+
+
+def backend_pid(connection: Connection) -> int:
+    return int(connection.execute(text("SELECT pg_backend_pid()")).scalar_one())
+
+
+def test_idle_connection_is_pinged_and_replaced(engine: Engine, terminate) -> None:
+    with engine.connect() as connection:
+        dead = backend_pid(connection)
+    terminate(dead)
+    time.sleep(PING_AFTER_IDLE + 0.2)
+
+    # The ping found the connection dead, so the transaction got a new one.
+    with engine.connect() as connection:
+        assert backend_pid(connection) != dead
+
+
+def test_busy_connection_skips_ping(engine: Engine, terminate) -> None:
+    with engine.connect() as connection:
+        dead = backend_pid(connection)
+    terminate(dead)
+
+    # Checked out again at once, the connection is not pinged, so its first
+    # statement meets the closed connection.
+    with pytest.raises(OperationalError), engine.connect() as connection:
+        backend_pid(connection)
+
+    # That failure made the pool replace its connections.
+    with engine.connect() as connection:
+        assert backend_pid(connection) != dead
