@@ -18,11 +18,16 @@ rest of a request body before it reuses a connection. This module adds:
   seconds ("lingering close", as nginx does): closing a socket with unread
   data makes the kernel send a reset, which can destroy the response
   before the client reads it.
+- eventlet rejects some requests before they reach the application: a
+  request line or a header line over 8 KiB, headers over 64 KiB in all, a
+  Content-Length that is not a non-negative integer. Its responses have
+  an empty body, so this module rewrites them into the API's error format.
 """
 
 from __future__ import annotations
 
 import errno
+import json
 import logging
 import os
 import socket
@@ -136,11 +141,67 @@ def _unread_body_is_large(body: Any) -> bool:
     return bool((body.content_length or 0) - body.position > MAX_DISCARDED_BODY)
 
 
+def _error_response(status: str, message: str) -> bytes:
+    body = json.dumps({"errors": [message], "success": False}).encode()
+    head = (
+        f"HTTP/1.1 {status}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+# eventlet's responses to the requests it rejects itself (eventlet/wsgi.py,
+# HttpProtocol.handle_one_request), each with the response that replaces it.
+_BAD_REQUEST = b"HTTP/1.0 400 Bad Request\r\nConnection: close\r\nContent-length: 0\r\n\r\n"
+REJECTIONS = {
+    wsgi.RESPONSE_414: _error_response(
+        "414 URI Too Long",
+        f"the request line is longer than {wsgi.MAX_REQUEST_LINE} bytes; shorten the URL",
+    ),
+    b"HTTP/1.0 400 Header Line Too Long\r\nConnection: close\r\nContent-length: 0\r\n\r\n": (
+        _error_response(
+            "431 Request Header Fields Too Large",
+            f"a request header line is longer than {wsgi.MAX_HEADER_LINE} bytes",
+        )
+    ),
+    b"HTTP/1.0 400 Headers Too Large\r\nConnection: close\r\nContent-length: 0\r\n\r\n": (
+        _error_response(
+            "431 Request Header Fields Too Large",
+            f"the request headers are longer than {wsgi.MAX_TOTAL_HEADER_SIZE} bytes in all",
+        )
+    ),
+    _BAD_REQUEST: _error_response(
+        "400 Bad Request", "Content-Length must be a non-negative integer"
+    ),
+}
+
+
+class RejectionWriter:
+    """A connection's buffered writer that sends eventlet's rejections in the API's format."""
+
+    def __init__(self, file: Any) -> None:
+        self._file = file
+
+    def write(self, data: bytes) -> int:
+        replacement = REJECTIONS.get(bytes(data))
+        if replacement is not None:
+            self._file.write(replacement)
+            return len(data)
+        return int(self._file.write(data))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._file, name)
+
+
 class HttpProtocol(HttpOnlyProtocol):
     """eventlet's HTTP/1.1 protocol with the additions this module describes."""
 
     #: Whether closing the connection waits for the client to stop sending.
     linger = False
+
+    def setup(self) -> None:
+        super().setup()
+        self.wfile = RejectionWriter(self.wfile)  # type: ignore[has-type]
 
     def get_environ(self) -> dict[str, Any]:
         environ: dict[str, Any] = super().get_environ()
@@ -216,9 +277,9 @@ class FileSendingApp:
 def make_server(sock: socket.socket, app: Callable[..., Iterable[bytes]]) -> wsgi.Server:
     """Return the WSGI server for an HTTP entrypoint listening on ``sock``.
 
-    NOTE: eventlet rejects a request line or header line over 8 KiB and a
-    malformed Content-Length itself, with a 400 or 414 that has an empty body
-    instead of the API's error format, because the request never reaches the app.
+    eventlet rejects a request line or header line over 8 KiB and a
+    malformed Content-Length itself, before the request reaches the app;
+    ``HttpProtocol`` sends those rejections in the API's error format.
     """
     return wsgi.Server(
         sock,

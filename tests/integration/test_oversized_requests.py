@@ -1,0 +1,62 @@
+"""Requests the HTTP server rejects before routing still get the API's error format."""
+
+from __future__ import annotations
+
+import json
+import socket
+from urllib.parse import urlparse
+
+import pytest
+from eventlet import wsgi
+
+from tests.conftest import Suite
+
+
+def send_raw(url: str, request: bytes) -> tuple[int, dict[str, str], bytes]:
+    """Send ``request`` as is; return the status, headers and body of the response."""
+    address = urlparse(url)
+    with socket.create_connection((address.hostname, address.port), timeout=10) as connection:
+        connection.sendall(request)
+        received = b""
+        while chunk := connection.recv(65536):
+            received += chunk
+    head, _, body = received.partition(b"\r\n\r\n")
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    headers = dict(line.split(": ", 1) for line in header_lines)
+    return int(status_line.split()[1]), {k.lower(): v for k, v in headers.items()}, body
+
+
+LONG = "a" * (wsgi.MAX_REQUEST_LINE + 10)
+CASES = {
+    "long request line": (f"GET /api/v1/search?q={LONG} HTTP/1.1\r\nHost: x\r\n\r\n", 414),
+    "long header line": (f"GET /api/v1/search HTTP/1.1\r\nHost: x\r\nX-Long: {LONG}\r\n\r\n", 431),
+    "headers too large": (
+        "GET /api/v1/search HTTP/1.1\r\nHost: x\r\n"
+        + "".join(f"X-Header-{n}: {'b' * 4000}\r\n" for n in range(20))
+        + "\r\n",
+        431,
+    ),
+    "negative content length": (
+        "POST /api/v1/boxes HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n",
+        400,
+    ),
+    "content length not a number": (
+        "POST /api/v1/boxes HTTP/1.1\r\nHost: x\r\nContent-Length: ten\r\n\r\n",
+        400,
+    ),
+}
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_rejection_has_error_format(suite: Suite, case: str) -> None:
+    request, expected_status = CASES[case]
+
+    status, headers, body = send_raw(suite.api_url, request.encode())
+
+    assert status == expected_status
+    assert headers["content-type"] == "application/json"
+    assert int(headers["content-length"]) == len(body)
+    document = json.loads(body)
+    assert document["success"] is False
+    assert len(document["errors"]) == 1
+    assert document["errors"][0]
