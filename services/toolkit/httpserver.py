@@ -175,6 +175,8 @@ REJECTIONS = {
     ),
 }
 
+REJECTION_LENGTHS = frozenset(len(rejection) for rejection in REJECTIONS)
+
 
 class RejectionWriter:
     """A connection's buffered writer that sends eventlet's rejections in the API's format."""
@@ -183,10 +185,12 @@ class RejectionWriter:
         self._file = file
 
     def write(self, data: bytes) -> int:
-        replacement = REJECTIONS.get(bytes(data))
-        if replacement is not None:
-            self._file.write(replacement)
-            return len(data)
+        # Only a write as long as a rejection is looked up, so bodies pass uncopied.
+        if len(data) in REJECTION_LENGTHS:
+            replacement = REJECTIONS.get(bytes(data))
+            if replacement is not None:
+                self._file.write(replacement)
+                return len(data)
         return int(self._file.write(data))
 
     def __getattr__(self, name: str) -> Any:
