@@ -29,7 +29,7 @@ from nameko.extensions import DependencyProvider
 from sqlalchemy import Table, create_engine, select, update
 from sqlalchemy import event as sqlalchemy_event
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DBAPIError, DisconnectionError
+from sqlalchemy.exc import DBAPIError, InvalidatePoolError
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.toolkit import config as cfg
@@ -80,10 +80,11 @@ def create_data_engine(url: str, pool_size: int) -> Engine:
 
     A checkout pings a connection only if it sat unused for more than
     ``PING_AFTER_IDLE`` seconds. A database that restarted has dropped every
-    connection, and the ping replaces each dead one before a transaction
-    gets it. A connection in steady use skips the round trip. If the
-    database went away within the last moment, that connection's first
-    statement fails instead, and the pool then replaces all its connections.
+    connection, and a failed ping replaces the whole pool before a
+    transaction gets a dead connection. A connection in steady use skips the
+    round trip. If the database went away within the last moment, that
+    connection's first statement fails instead, and the pool then replaces
+    all its connections too.
     """
     engine = create_engine(
         url,
@@ -99,13 +100,16 @@ def create_data_engine(url: str, pool_size: int) -> Engine:
 
     @sqlalchemy_event.listens_for(engine, "checkout")
     def ping_idle(dbapi_connection: Any, record: Any, proxy: Any) -> None:
-        if time.monotonic() - record.info.get("checked_in_at", 0.0) <= PING_AFTER_IDLE:
+        checked_in_at = record.info.get("checked_in_at")
+        # A connection opened for this checkout has just answered.
+        if checked_in_at is None or time.monotonic() - checked_in_at <= PING_AFTER_IDLE:
             return
         try:
             engine.dialect.do_ping(dbapi_connection)
         except engine.dialect.loaded_dbapi.Error as exc:
-            # The pool discards this connection and checks out another one.
-            raise DisconnectionError(f"a pooled connection failed its ping: {exc}") from exc
+            # The pool replaces this connection and every older one, as the
+            # database likely dropped them all, and checks out a new one.
+            raise InvalidatePoolError(f"a pooled connection failed its ping: {exc}") from exc
 
     return engine
 

@@ -123,11 +123,18 @@ class Batcher(Generic[T, R]):
             for done, result in others:
                 done.send(result)
             return
+        if not others:
+            return
         self._deferred.extend(others)
         if self._deferred_timer is None:
-            self._deferred_timer = eventlet.spawn_after(DEFERRED_WAKE_LIMIT, self._wake_deferred)
+            # A hub timer, because cancelling it does not yield, as killing a green thread does.
+            hub = eventlet.hubs.get_hub()
+            self._deferred_timer = hub.schedule_call_global(
+                DEFERRED_WAKE_LIMIT, self._wake_deferred
+            )
 
     def _wake_deferred(self) -> None:
+        # Also runs in the hub as the timer's callback: Event.send only schedules.
         if self._deferred_timer is not None:
             self._deferred_timer.cancel()
             self._deferred_timer = None

@@ -179,10 +179,16 @@ REJECTION_LENGTHS = frozenset(len(rejection) for rejection in REJECTIONS)
 
 
 class RejectionWriter:
-    """A connection's buffered writer that sends eventlet's rejections in the API's format."""
+    """A connection's buffered writer that sends eventlet's rejections in the API's format.
 
-    def __init__(self, file: Any) -> None:
+    ``rejected`` is called after a rejection is written. eventlet stops
+    reading such a request part way, so the connection must close with a
+    lingering close, or the unread bytes make the kernel reset it.
+    """
+
+    def __init__(self, file: Any, rejected: Callable[[], None]) -> None:
         self._file = file
+        self._rejected = rejected
 
     def write(self, data: bytes) -> int:
         # Only a write as long as a rejection is looked up, so bodies pass uncopied.
@@ -190,6 +196,7 @@ class RejectionWriter:
             replacement = REJECTIONS.get(bytes(data))
             if replacement is not None:
                 self._file.write(replacement)
+                self._rejected()
                 return len(data)
         return int(self._file.write(data))
 
@@ -205,7 +212,7 @@ class HttpProtocol(HttpOnlyProtocol):
 
     def setup(self) -> None:
         super().setup()
-        self.wfile = RejectionWriter(self.wfile)  # type: ignore[has-type]
+        self.wfile = RejectionWriter(self.wfile, self.close_after_response)  # type: ignore[has-type]
 
     def get_environ(self) -> dict[str, Any]:
         environ: dict[str, Any] = super().get_environ()

@@ -10,6 +10,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError
 
+from services.data import database
 from services.data.database import PING_AFTER_IDLE, create_data_engine
 
 
@@ -51,7 +52,10 @@ def test_idle_connection_is_pinged_and_replaced(engine: Engine, terminate) -> No
         assert backend_pid(connection) != dead
 
 
-def test_busy_connection_skips_ping(engine: Engine, terminate) -> None:
+def test_busy_connection_skips_ping(
+    engine: Engine, terminate, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(database, "PING_AFTER_IDLE", 30.0)
     with engine.connect() as connection:
         dead = backend_pid(connection)
     terminate(dead)
@@ -64,3 +68,27 @@ def test_busy_connection_skips_ping(engine: Engine, terminate) -> None:
     # That failure made the pool replace its connections.
     with engine.connect() as connection:
         assert backend_pid(connection) != dead
+
+
+def test_failed_ping_replaces_whole_pool(
+    database_url: str, terminate, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(database, "PING_AFTER_IDLE", 1.0)
+    engine = create_data_engine(database_url, pool_size=2)
+    try:
+        with engine.connect() as idle, engine.connect() as busy:
+            pids = [backend_pid(idle), backend_pid(busy)]
+            idle.close()
+            time.sleep(1.2)
+        # The pool hands out the idle connection first. Both server processes
+        # end, as in a database restart, while only the idle one is due a ping.
+        for pid in pids:
+            terminate(pid)
+
+        with engine.connect() as first, engine.connect() as second:
+            # The idle one failed its ping, so the recently used one was
+            # replaced as well rather than handed out dead.
+            assert backend_pid(first) not in pids
+            assert backend_pid(second) not in pids
+    finally:
+        engine.dispose()

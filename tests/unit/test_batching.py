@@ -5,6 +5,7 @@ from __future__ import annotations
 import eventlet
 import pytest
 
+from services.toolkit import batching
 from services.toolkit.batching import Batcher
 
 
@@ -137,7 +138,9 @@ def test_wake_first_callers_resume_first() -> None:
     assert resumed == [3, 4, 5, 0, 1, 2]
 
 
-def test_other_callers_resume_once_next_batch_goes_out() -> None:
+def test_other_callers_resume_once_next_batch_goes_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Long enough that only the next batch can wake the other caller.
+    monkeypatch.setattr(batching, "DEFERRED_WAKE_LIMIT", 30.0)
     batcher: Batcher[str, str] = Batcher(10)
     resumed: list[str] = []
     # Whether the first batch's other caller had resumed when the second batch
