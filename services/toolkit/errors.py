@@ -95,3 +95,16 @@ class TooManyRequests(AtlasError):
         # nameko sends exception arguments as strings, so the number may arrive as one.
         self.retry_after = max(1, int(retry_after))
         self.args = (message, str(self.retry_after))
+
+
+# The errors that report a caller's mistake (4xx) rather than a failure of Atlas.
+CALLER_ERRORS: tuple[type[AtlasError], ...] = (
+    InvalidInput,
+    Unauthenticated,
+    PermissionDenied,
+    NotFound,
+    Conflict,
+    Unprocessable,
+    PayloadTooLarge,
+    TooManyRequests,
+)

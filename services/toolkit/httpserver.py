@@ -153,6 +153,11 @@ def _error_response(status: str, message: str) -> bytes:
 # eventlet's responses to the requests it rejects itself (eventlet/wsgi.py,
 # HttpProtocol.handle_one_request), each with the response that replaces it.
 _BAD_REQUEST = b"HTTP/1.0 400 Bad Request\r\nConnection: close\r\nContent-length: 0\r\n\r\n"
+_BOTH_LENGTHS_MESSAGE = b"Content-Length and Transfer-Encoding are not allowed together\n"
+_BOTH_LENGTHS = b"HTTP/1.0 400 Bad Request\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s" % (
+    len(_BOTH_LENGTHS_MESSAGE),
+    _BOTH_LENGTHS_MESSAGE,
+)
 REJECTIONS = {
     wsgi.RESPONSE_414: _error_response(
         "414 URI Too Long",
@@ -172,6 +177,9 @@ REJECTIONS = {
     ),
     _BAD_REQUEST: _error_response(
         "400 Bad Request", "Content-Length must be a non-negative integer"
+    ),
+    _BOTH_LENGTHS: _error_response(
+        "400 Bad Request", "a request must not have both Content-Length and Transfer-Encoding"
     ),
 }
 
@@ -213,6 +221,38 @@ class HttpProtocol(HttpOnlyProtocol):
     def setup(self) -> None:
         super().setup()
         self.wfile = RejectionWriter(self.wfile, self.close_after_response)  # type: ignore[has-type]
+
+    def parse_request(self) -> bool:
+        if not super().parse_request():
+            return False
+        # Proxies and servers that disagree on which length counts can be led
+        # to read one request as two (request smuggling), so reject the request.
+        if len(set(self.headers.get_all("Content-Length") or [])) > 1:
+            self.send_error(400, "the request has Content-Length headers with different values")
+            return False
+        return True
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """Send an error in the API's JSON format, where the standard library sends an HTML page.
+
+        The standard library's request parsing calls this for a malformed
+        request line, an unsupported HTTP version and too many headers.
+        """
+        self.log_error("code %d, message %s", code, message)
+        short, _ = self.responses.get(code, ("Error", ""))
+        if getattr(self, "request_version", None) == "HTTP/0.9":
+            # Set when the request line could not be read: a 0.9 response
+            # would have no status line, so respond as HTTP/1.0.
+            self.request_version = "HTTP/1.0"
+        body = json.dumps({"errors": [message or short], "success": False}).encode()
+        self.send_response(code, short)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+        self.close_connection = 1
 
     def get_environ(self) -> dict[str, Any]:
         environ: dict[str, Any] = super().get_environ()

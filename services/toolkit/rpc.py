@@ -41,7 +41,7 @@ from nameko.rpc import (
 )
 
 from services.toolkit import config as cfg
-from services.toolkit.errors import ServiceUnavailable
+from services.toolkit.errors import CALLER_ERRORS, ServiceUnavailable
 from services.toolkit.metrics import observe_rpc_call
 
 log = logging.getLogger(__name__)
@@ -112,9 +112,17 @@ class ReplyTolerantRpcConsumer(RpcConsumer):
 
 
 class ReplyTolerantRpc(Rpc):
-    """nameko's ``@rpc`` entrypoint, except that a failed reply leaves the service running."""
+    """nameko's ``@rpc`` entrypoint, except that a failed reply leaves the service running.
+
+    A caller's mistake (a 4xx error) is an expected exception, which nameko
+    logs at warning rather than as an error with its traceback.
+    """
 
     rpc_consumer = ReplyTolerantRpcConsumer()
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("expected_exceptions", CALLER_ERRORS)
+        super().__init__(**kwargs)
 
 
 rpc = ReplyTolerantRpc.decorator

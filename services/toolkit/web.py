@@ -15,7 +15,7 @@ import time
 from typing import Any
 
 import eventlet
-from eventlet import greenio
+from eventlet import greenio, wsgi
 from eventlet.wsgi import STATE_CLOSE, STATE_IDLE
 from nameko.web.handlers import HttpRequestHandler
 from nameko.web.server import WebServer, WsgiApp
@@ -83,6 +83,9 @@ def response_for_exception(exc: BaseException) -> Response:
         return error_response(exc.status, str(exc), headers=headers)
     if isinstance(exc, HTTPException):
         return error_response(exc.code or 500, exc.description or exc.name)
+    if isinstance(exc, wsgi.ChunkReadError):
+        # Raised while the handler reads a chunked body whose framing is broken.
+        return error_response(400, f"the chunked request body is malformed: {exc}")
     log.error("unexpected error while handling a request", exc_info=exc)
     return error_response(500, "internal error; the request was not completed")
 

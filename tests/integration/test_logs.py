@@ -150,3 +150,17 @@ def test_request_log_redacts_tokens(user: Client, anonymous: Client, logs: JsonL
     messages = [entry["message"] for entry in logs.entries()]
     assert any("/api/v1/authenticate?access_token=[redacted] 200" in line for line in messages)
     assert any("PUT /uploads/[redacted] 200" in line for line in messages)
+
+
+def test_caller_error_is_not_logged_as_error(
+    anonymous: Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="nameko.containers")
+
+    response = anonymous.get(f"/api/v1/box/{unique('nobody')}/missing")
+
+    assert response.status_code == 404
+    errors = [record for record in caplog.records if record.levelno >= logging.ERROR]
+    assert errors == []
+    # The data service's RPC raised NotFound: nameko logged it as expected.
+    assert any("(expected)" in record.getMessage() for record in caplog.records)

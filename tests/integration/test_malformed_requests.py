@@ -1,4 +1,4 @@
-"""Requests the HTTP server rejects before routing still get the API's error format."""
+"""Malformed HTTP requests, rejected before or during routing, get the API's error format."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from urllib.parse import urlparse
 import pytest
 from eventlet import wsgi
 
-from tests.conftest import Suite
+from tests.conftest import Client, Suite
 
 
 def send_raw(url: str, request: bytes) -> tuple[int, dict[str, str], bytes]:
@@ -44,6 +44,24 @@ CASES = {
         "POST /api/v1/boxes HTTP/1.1\r\nHost: x\r\nContent-Length: ten\r\n\r\n",
         400,
     ),
+    "two different content lengths": (
+        "POST /api/v1/boxes HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n"
+        "Content-Length: 60\r\n\r\n{}",
+        400,
+    ),
+    "content length and chunked together": (
+        "POST /api/v1/boxes HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n"
+        "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        400,
+    ),
+    "garbage request line": ("GARBAGE\r\n\r\n", 400),
+    "unknown http version": ("GET /api/v1/search HTTP/9.9\r\nHost: x\r\n\r\n", 505),
+    "too many headers": (
+        "GET /api/v1/search HTTP/1.1\r\nHost: x\r\n"
+        + "".join(f"X-Header-{n}: b\r\n" for n in range(120))
+        + "\r\n",
+        431,
+    ),
 }
 
 
@@ -60,3 +78,20 @@ def test_rejection_has_error_format(suite: Suite, case: str) -> None:
     assert document["success"] is False
     assert len(document["errors"]) == 1
     assert document["errors"][0]
+
+
+def test_broken_chunked_body_is_400(suite: Suite, user: Client) -> None:
+    request = (
+        "POST /api/v1/boxes HTTP/1.1\r\nHost: x\r\n"
+        f"Authorization: Bearer {user.token}\r\n"
+        "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+        "zz\r\n{}\r\n0\r\n\r\n"
+    )
+
+    status, headers, body = send_raw(suite.api_url, request.encode())
+
+    assert status == 400
+    assert headers["content-type"] == "application/json"
+    document = json.loads(body)
+    assert document["success"] is False
+    assert "chunked" in document["errors"][0]
