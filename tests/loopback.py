@@ -3,10 +3,13 @@
 ``WebhookReceiver`` records each request and responds with the statuses
 it is given, in turn. ``BoxSource`` serves one file with ``Range`` support and
 can break off its first response after a given number of bytes.
+``http_from`` gives a requests session whose connections come from one
+loopback address, so that limits kept per client address apply to it alone.
 """
 
 from __future__ import annotations
 
+import random
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -14,6 +17,8 @@ from typing import Any
 
 import eventlet
 import eventlet.wsgi
+import requests
+from requests.adapters import HTTPAdapter
 
 from tests.conftest import free_port
 
@@ -135,3 +140,25 @@ class BoxSource(LoopbackServer):
                 end = min(end, cut)
             yield self.content[position:end]
             position = end
+
+
+class SourceAddressAdapter(HTTPAdapter):
+    """Transport adapter that connects from one local address."""
+
+    def __init__(self, address: str) -> None:
+        self.address = address
+        super().__init__()
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["source_address"] = (self.address, 0)
+        super().init_poolmanager(*args, **kwargs)
+
+
+def new_loopback_address() -> str:
+    return f"127.{random.randint(1, 254)}.{random.randint(0, 255)}.{random.randint(1, 254)}"
+
+
+def http_from(address: str) -> requests.Session:
+    session = requests.Session()
+    session.mount("http://", SourceAddressAdapter(address))
+    return session

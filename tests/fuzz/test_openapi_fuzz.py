@@ -28,6 +28,7 @@ from schemathesis.specs.openapi.checks import (
 
 from tests.conftest import Suite, unique
 from tests.fuzz.conftest import RESPONSES
+from tests.loopback import http_from, new_loopback_address
 
 # Cases per operation in each pass; three passes over about 80 operations
 # send about 1,600 requests. ATLAS_FUZZ_EXAMPLES=200 ATLAS_FUZZ_RANDOM=1
@@ -88,7 +89,9 @@ class Fuzzer:
         data_rpc.create_user(self.revoker, None, None)
         self.organization = unique("fuzzorg")
         self.api_url = suite.api_url
-        self.session = requests.Session()
+        # The failed sign-ins that fuzzing makes count against this address
+        # only, not against 127.0.0.1 that the other tests sign in from.
+        self.session = http_from(new_loopback_address())
 
     def seed(self) -> dict[str, str]:
         """Create the seeded objects unless they exist; return them as path parameters."""

@@ -7,19 +7,18 @@ Each test sends its requests from loopback addresses of its own
 from __future__ import annotations
 
 import json
-import random
 import re
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import requests
-from requests.adapters import HTTPAdapter
 
 from gateway.service import GatewayService
 from services.data import login_limits
 from services.toolkit import config as cfg
 from tests.conftest import Suite, service_config, unique
+from tests.loopback import http_from, new_loopback_address
 from tests.operations import Services, http_config
 from tests.pages import PASSWORD, PageVisitor, csrf_from
 from tests.responses import assert_error
@@ -27,28 +26,6 @@ from tests.responses import assert_error
 MAX_PER_ACCOUNT = int(cfg.DEFAULTS[cfg.LOGIN_MAX_FAILURES_PER_ACCOUNT])
 MAX_PER_ADDRESS = int(cfg.DEFAULTS[cfg.LOGIN_MAX_FAILURES_PER_ADDRESS])
 WRONG = "not the password"
-
-
-class SourceAddressAdapter(HTTPAdapter):
-    """Transport adapter that connects from one local address."""
-
-    def __init__(self, address: str) -> None:
-        self.address = address
-        super().__init__()
-
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        kwargs["source_address"] = (self.address, 0)
-        super().init_poolmanager(*args, **kwargs)
-
-
-def new_loopback_address() -> str:
-    return f"127.{random.randint(1, 254)}.{random.randint(0, 255)}.{random.randint(1, 254)}"
-
-
-def http_from(address: str) -> requests.Session:
-    session = requests.Session()
-    session.mount("http://", SourceAddressAdapter(address))
-    return session
 
 
 class Signer:
