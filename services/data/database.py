@@ -101,7 +101,7 @@ def create_data_engine(url: str, pool_size: int) -> Engine:
     @sqlalchemy_event.listens_for(engine, "checkout")
     def ping_idle(dbapi_connection: Any, record: Any, proxy: Any) -> None:
         checked_in_at = record.info.get("checked_in_at")
-        # A connection opened for this checkout has just answered.
+        # A connection opened for this checkout has just connected, so it needs no ping.
         if checked_in_at is None or time.monotonic() - checked_in_at <= PING_AFTER_IDLE:
             return
         try:

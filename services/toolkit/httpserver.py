@@ -141,13 +141,14 @@ def _unread_body_is_large(body: Any) -> bool:
     return bool((body.content_length or 0) - body.position > MAX_DISCARDED_BODY)
 
 
-def _error_response(status: str, message: str) -> bytes:
+def _error_response(status: str, message: str, with_body: bool = True) -> bytes:
+    """Return a whole HTTP response that carries ``message`` in the API's error format."""
     body = json.dumps({"errors": [message], "success": False}).encode()
     head = (
         f"HTTP/1.1 {status}\r\nContent-Type: application/json\r\n"
         f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
     )
-    return head.encode() + body
+    return head.encode() + (body if with_body else b"")
 
 
 # eventlet's responses to the requests it rejects itself (eventlet/wsgi.py,
@@ -240,18 +241,10 @@ class HttpProtocol(HttpOnlyProtocol):
         """
         self.log_error("code %d, message %s", code, message)
         short, _ = self.responses.get(code, ("Error", ""))
-        if getattr(self, "request_version", None) == "HTTP/0.9":
-            # Set when the request line could not be read: a 0.9 response
-            # would have no status line, so respond as HTTP/1.0.
-            self.request_version = "HTTP/1.0"
-        body = json.dumps({"errors": [message or short], "success": False}).encode()
-        self.send_response(code, short)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Connection", "close")
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
+        # Written whole, with its own status line: when the request line
+        # could not be read, the standard library would send none.
+        response = _error_response(f"{code} {short}", message or short, self.command != "HEAD")
+        self.wfile.write(response)
         self.close_connection = 1
 
     def get_environ(self) -> dict[str, Any]:

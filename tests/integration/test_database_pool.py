@@ -41,10 +41,16 @@ def backend_pid(connection: Connection) -> int:
     return int(connection.execute(text("SELECT pg_backend_pid()")).scalar_one())
 
 
-def test_idle_connection_is_pinged_and_replaced(engine: Engine, terminate) -> None:
+def end_pooled_connection(engine: Engine, terminate) -> int:
+    """Use a connection of ``engine``'s pool, end its server process, and return its pid."""
     with engine.connect() as connection:
-        dead = backend_pid(connection)
-    terminate(dead)
+        pid = backend_pid(connection)
+    terminate(pid)
+    return pid
+
+
+def test_idle_connection_is_pinged_and_replaced(engine: Engine, terminate) -> None:
+    dead = end_pooled_connection(engine, terminate)
     time.sleep(PING_AFTER_IDLE + 0.2)
 
     # The ping found the connection dead, so the transaction got a new one.
@@ -56,9 +62,7 @@ def test_busy_connection_skips_ping(
     engine: Engine, terminate, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(database, "PING_AFTER_IDLE", 30.0)
-    with engine.connect() as connection:
-        dead = backend_pid(connection)
-    terminate(dead)
+    dead = end_pooled_connection(engine, terminate)
 
     # Checked out again at once, the connection is not pinged, so its first
     # statement meets the closed connection.

@@ -13,7 +13,7 @@ from tests.conftest import Client, Suite
 
 
 def send_raw(url: str, request: bytes) -> tuple[int, dict[str, str], bytes]:
-    """Send ``request`` as is; return the status, headers and body of the response."""
+    """Send ``request`` unchanged and return the status, headers and body of the response."""
     address = urlparse(url)
     with socket.create_connection((address.hostname, address.port), timeout=10) as connection:
         connection.sendall(request)
