@@ -33,6 +33,7 @@ import os
 import socket
 import time
 from collections.abc import Callable, Iterable, Iterator
+from http.client import HTTPMessage
 from typing import IO, Any
 
 from eventlet import wsgi
@@ -213,6 +214,21 @@ class RejectionWriter:
         return getattr(self._file, name)
 
 
+def _header_problem(headers: HTTPMessage) -> str | None:
+    """Return why the request's header lines are malformed, or None if they are well formed.
+
+    The standard library's parser drops a line without a colon and every
+    header after it (Content-Length too), and keeps a folded header's line
+    break in its value. A proxy may read such lines differently, so Atlas
+    rejects them.
+    """
+    if headers.defects or headers.get_payload():
+        return "the request has a header line that is not NAME: VALUE"
+    if any("\n" in value or "\r" in value for value in headers.values()):
+        return "the request has a header folded over more than one line"
+    return None
+
+
 class HttpProtocol(HttpOnlyProtocol):
     """eventlet's HTTP/1.1 protocol with the additions this module describes."""
 
@@ -230,6 +246,10 @@ class HttpProtocol(HttpOnlyProtocol):
         # to read one request as two (request smuggling), so reject the request.
         if len(set(self.headers.get_all("Content-Length") or [])) > 1:
             self.send_error(400, "the request has Content-Length headers with different values")
+            return False
+        problem = _header_problem(self.headers)
+        if problem:
+            self.send_error(400, problem)
             return False
         return True
 

@@ -54,6 +54,19 @@ CASES = {
         "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
         400,
     ),
+    "header line without a colon": (
+        "POST /api/v1/boxes HTTP/1.1\r\nHost: x\r\nNot a header\r\nContent-Length: 2\r\n\r\n{}",
+        400,
+    ),
+    "header line without a name": (
+        "GET /api/v1/search HTTP/1.1\r\nHost: x\r\n: value\r\n\r\n",
+        400,
+    ),
+    "first header line folded": ("GET /api/v1/search HTTP/1.1\r\n folded\r\nHost: x\r\n\r\n", 400),
+    "header folded over two lines": (
+        "GET /api/v1/search HTTP/1.1\r\nHost: x\r\nX-Folded: one\r\n two\r\n\r\n",
+        400,
+    ),
     "garbage request line": ("GARBAGE\r\n\r\n", 400),
     "unknown http version": ("GET /api/v1/search HTTP/9.9\r\nHost: x\r\n\r\n", 505),
     "too many headers": (
