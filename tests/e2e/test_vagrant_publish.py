@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -32,11 +33,13 @@ def test_publish_then_box_add(atlas_suite: Any, vagrant_factory: Any, tmp_path: 
         "--release",
         "--force",
     )
+    show = publisher.run("cloud", "box", "show", f"{organization}/base")
     add = consumer.run("box", "add", f"{organization}/base")
     listing = consumer.run("box", "list")
 
     assert username in whoami.stdout
     assert "Complete! Published" in publish.stdout
+    assert re.search(r"Current Version:\s+1\.0\.0", show.stdout)
     assert "Successfully added box" in add.stdout
     assert f"{organization}/base (libvirt, 1.0.0)" in listing.stdout
 
