@@ -26,6 +26,7 @@ rest of a request body before it reuses a connection. This module adds:
 
 from __future__ import annotations
 
+import email.errors
 import errno
 import json
 import logging
@@ -214,6 +215,15 @@ class RejectionWriter:
         return getattr(self._file, name)
 
 
+# What the parser reports for a header line it could not read. It reports
+# defects of a multipart body too, which it never sees here, so those are ignored.
+HEADER_DEFECTS = (
+    email.errors.MissingHeaderBodySeparatorDefect,
+    email.errors.FirstHeaderLineIsContinuationDefect,
+    email.errors.InvalidHeaderDefect,
+)
+
+
 def _header_problem(headers: HTTPMessage) -> str | None:
     """Return why the request's header lines are malformed, or None if they are well formed.
 
@@ -222,7 +232,9 @@ def _header_problem(headers: HTTPMessage) -> str | None:
     break in its value. A proxy may read such lines differently, so Atlas
     rejects them.
     """
-    if headers.defects or headers.get_payload():
+    if headers.get_payload() or any(
+        isinstance(defect, HEADER_DEFECTS) for defect in headers.defects
+    ):
         return "the request has a header line that is not NAME: VALUE"
     if any("\n" in value or "\r" in value for value in headers.values()):
         return "the request has a header folded over more than one line"
