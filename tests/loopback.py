@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 import re
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -84,7 +85,9 @@ class BoxSource(LoopbackServer):
 
     ``replacement``, if given, is served from the second request on, as if
     the file changed. Other paths get 404. ``ranges`` records the ``Range``
-    header of each request.
+    header of each request. With ``hold_at``, a response stops at that byte
+    (and sets ``holding``) until ``resume`` is set, and sets ``sent`` once
+    its last byte went out.
     """
 
     PATH = "/base.box"
@@ -96,10 +99,15 @@ class BoxSource(LoopbackServer):
         break_after: int | None = None,
         host: str = "127.0.0.1",
         replacement: bytes | None = None,
+        hold_at: int | None = None,
     ) -> None:
         self.content = content
         self.replacement = replacement
         self.break_after = break_after
+        self.hold_at = hold_at
+        self.holding = threading.Event()
+        self.resume = threading.Event()
+        self.sent = threading.Event()
         self.ranges: list[str | None] = []
         super().__init__(self._handle, host)
         self.file_url = self.url + self.PATH
@@ -135,11 +143,17 @@ class BoxSource(LoopbackServer):
         while position < len(self.content):
             if cut is not None and position >= cut:
                 raise SourceBrokeOff(f"dropping the connection at byte {position}")
+            if self.hold_at is not None and position >= self.hold_at:
+                self.holding.set()
+                self.resume.wait()
             end = min(position + self.PIECE, len(self.content))
             if cut is not None:
                 end = min(end, cut)
+            if self.hold_at is not None and position < self.hold_at:
+                end = min(end, self.hold_at)
             yield self.content[position:end]
             position = end
+        self.sent.set()
 
 
 class SourceAddressAdapter(HTTPAdapter):

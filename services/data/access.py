@@ -126,10 +126,11 @@ def require_box(
     """Return the box ``username/name`` if ``actor`` has ``needed`` on it.
 
     ``with_versions`` loads the versions and their providers in the same
-    query, for callers that serialize them all.
+    query, for callers that serialize them all. A caller that needs more than
+    READ is about to change the box, so the box's row is locked until the
+    transaction ends: changes to one box, its versions and its providers
+    then run one after the other, and each reads what the one before wrote.
     """
-    if needed > Level.READ:
-        require_actor(actor)
     query = (
         select(Box)
         .join(Box.account)
@@ -137,6 +138,9 @@ def require_box(
         .where(func.lower(Account.username) == username.lower())
         .where(func.lower(Box.name) == name.lower())
     )
+    if needed > Level.READ:
+        require_actor(actor)
+        query = query.with_for_update(of=Box)
     if with_versions:
         # One query with a row for each provider: cheaper than a query for
         # each level, which is a round trip to PostgreSQL each.

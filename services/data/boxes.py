@@ -17,10 +17,18 @@ from schemas.fields import DEFAULT_ARCHITECTURE
 from schemas.validation import validate as parse
 from services.toolkit.errors import NotFound, Unprocessable
 
-from . import access
+from . import access, jobs
 from .access import Level
 from .database import UnitOfWork
-from .models import Box, Provider, ProviderState, Version, VersionStatus, utcnow
+from .models import (
+    Box,
+    InspectionState,
+    Provider,
+    ProviderState,
+    Version,
+    VersionStatus,
+    utcnow,
+)
 from .serialize import (
     Urls,
     box_dict,
@@ -29,6 +37,9 @@ from .serialize import (
     provider_dict,
     version_dict,
 )
+
+# The job that verifies a provider's stored file before it is served.
+INSPECT_KIND = "box.inspect"
 
 
 def flush_unique(session: Session, message: str) -> None:
@@ -194,10 +205,13 @@ def release_version(
         raise Unprocessable(f"version {found.version} is already released")
     if found.status == VersionStatus.REVOKED:
         raise Unprocessable(f"version {found.version} was revoked and cannot be released again")
-    if not any(p.state == ProviderState.UPLOADED for p in found.providers):
+    if not any(
+        p.state == ProviderState.UPLOADED and p.inspection != InspectionState.REJECTED
+        for p in found.providers
+    ):
         raise Unprocessable(
-            f"version {found.version} has no provider with a box file; create a provider "
-            "and upload its box before releasing"
+            f"version {found.version} has no provider with a box file that inspection "
+            "accepted or is still checking; upload a box for one of its providers before releasing"
         )
     found.status = VersionStatus.ACTIVE
     found.released_at = utcnow()
@@ -263,6 +277,11 @@ def _apply_provider_fields(provider: Provider, request: bodies.ProviderFields) -
         provider.state = ProviderState.UPLOADED
     if request.default_architecture is not None:
         provider.default_architecture = request.default_architecture
+
+
+def _inspected_fields(provider: Provider) -> tuple[str, str, str | None, str | None]:
+    """Return what box.inspect checks a provider's file against."""
+    return (provider.name, provider.architecture, provider.checksum_type, provider.checksum)
 
 
 def _clear_other_defaults(version: Version, default: Provider) -> None:
@@ -340,6 +359,7 @@ def update_provider(
         unit.session, actor, username, name, version, provider, architecture, Level.PUBLISH
     )
     access.check_released_change(unit.session, actor, found.version, "change providers of")
+    inspected = _inspected_fields(found)
     if request.name is not None:
         found.name = request.name
     if request.architecture is not None:
@@ -348,6 +368,20 @@ def update_provider(
     if request.default_architecture:
         _clear_other_defaults(found.version, found)
     flush_unique(unit.session, f"provider {found.name} on {found.architecture} already exists")
+    if found.artifact_sha256 is not None and _inspected_fields(found) != inspected:
+        # The stored file was judged against the old name, architecture or
+        # checksum, so it is not served until it passes against the new ones.
+        found.inspection = InspectionState.PENDING
+        found.last_error = None
+        box = found.version.box
+        jobs.submit(
+            unit,
+            INSPECT_KIND,
+            {"provider_id": found.id, "sha256": found.artifact_sha256},
+            unit.policy,
+            account_id=box.account_id,
+            box_id=box.id,
+        )
     unit.emit("provider.updated", provider_event(found))
     return provider_dict(urls, found.version.box, found.version, found)
 

@@ -24,6 +24,7 @@ from .access import Actor, Level
 from .boxes import require_provider
 from .database import UnitOfWork
 from .models import Job, JobState, UploadTarget, VersionStatus, utcnow
+from .uploads import check_version_open
 
 IMPORT_KIND = "box.import"
 
@@ -103,6 +104,7 @@ def open_upload(
         raise NotFound(f"the provider of job {job_id} was deleted")
     if target.completed_at is not None:
         return {"completed": True, "sha256": target.artifact_sha256}
+    check_version_open(target)
 
     now = utcnow()
     if restart:
@@ -113,6 +115,8 @@ def open_upload(
             job_id=job_id,
             checksum_type=target.checksum_type,
             checksum=target.checksum,
+            # The import's issue time, which check_version_open compares with the release.
+            created_at=target.created_at,
         )
         session.add(target)
     token = new_token()

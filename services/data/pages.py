@@ -18,10 +18,9 @@ from sqlalchemy.orm import Session
 
 from . import access, jobs, lifecycle
 from .access import Level
+from .boxes import INSPECT_KIND
 from .models import Account, Box, Job, Provider, Version, VersionStatus
 from .serialize import Urls, box_dict, provider_dict, render_markdown, sorted_versions, timestamp
-
-INSPECT_KIND = "box.inspect"
 
 # The latest inspection job of each provider, keyed by provider id, or None
 # when the viewer may not see the box's jobs.

@@ -20,16 +20,19 @@ from services.toolkit.errors import Conflict, NotFound, Unprocessable
 
 from . import access, jobs
 from .access import Level
-from .boxes import provider_event, require_provider
+from .boxes import INSPECT_KIND, provider_event, require_provider
 from .database import UnitOfWork
 from .lifecycle import Policy
 from .models import (
     Artifact,
     Box,
     InspectionState,
+    Job,
+    JobState,
     Provider,
     ProviderState,
     UploadTarget,
+    Version,
     VersionStatus,
     utcnow,
 )
@@ -72,7 +75,26 @@ def _usable_target(session: Session, token: str, lock: bool = False) -> UploadTa
         raise NotFound("upload target not found or expired; request a new upload URL")
     if target.completed_at is not None:
         raise NotFound("upload target was already used; request a new upload URL")
+    check_version_open(target)
     return target
+
+
+def check_version_open(target: UploadTarget) -> None:
+    """Raise Unprocessable if the target's version no longer takes an upload through it.
+
+    A target is checked against the version's state and the caller's role
+    when it is issued. A later release closes it, because only an owner or
+    admin may change a released version's files, and a revoke closes every target.
+    """
+    version = target.provider.version
+    if version.status == VersionStatus.REVOKED:
+        raise Unprocessable(f"version {version.version} was revoked; its providers take no uploads")
+    if version.released_at is not None and version.released_at > target.created_at:
+        box = version.box
+        raise Unprocessable(
+            f"version {version.version} was released after this upload URL was issued; "
+            f"an owner or admin of {box.account.username!r} can request a new one"
+        )
 
 
 def begin_upload(unit: UnitOfWork, token: str, size: int | None = None) -> dict[str, Any]:
@@ -109,7 +131,26 @@ def finish_upload(
     The provider is served once a box.inspect job, submitted here, verifies the file.
     """
     session = unit.session
+    # Every change to a box locks the box's row first, so this does too: a
+    # release, deletion or change that races this upload waits for it or is read by it.
+    found = session.scalar(
+        select(UploadTarget.provider_id).where(UploadTarget.token_hash == hash_token(token))
+    )
+    if found is not None:
+        session.execute(
+            select(Box.id)
+            .join(Version, Version.box_id == Box.id)
+            .join(Provider, Provider.version_id == Version.id)
+            .where(Provider.id == found)
+            .with_for_update(of=Box)
+        )
     target = _usable_target(session, token, lock=True)
+    if target.job_id is not None:
+        # Locked, so that a cancel either comes first and is read here or waits.
+        job = session.get(Job, target.job_id, with_for_update=True)
+        if job is None or job.state != JobState.RUNNING:
+            state = job.state.value if job is not None else "deleted"
+            raise Conflict(f"box.import job {target.job_id} is {state}; its file is not stored")
     # Updating the row, not only skipping the conflict, takes its lock: a
     # garbage collection that selected it waits or skips it, and one that
     # already deleted it makes this insert a new row.
@@ -139,7 +180,7 @@ def finish_upload(
     box = provider.version.box
     jobs.submit(
         unit,
-        "box.inspect",
+        INSPECT_KIND,
         {"provider_id": provider.id, "sha256": sha256},
         policy,
         account_id=box.account_id,

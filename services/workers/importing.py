@@ -26,6 +26,7 @@ from urllib.parse import quote
 import requests
 import urllib3
 
+from services.toolkit.errors import Unprocessable
 from services.toolkit.jobs import JobRun, PermanentJobError
 from services.toolkit.outbound import DisallowedAddress, url_origin
 
@@ -141,7 +142,11 @@ class Importer:
 
     def run(self, job: JobRun) -> dict[str, Any]:
         url = job.payload["url"]
-        opened = self.data.open_import_upload(job.id, job.attempt)
+        try:
+            opened = self.data.open_import_upload(job.id, job.attempt)
+        except Unprocessable as exc:
+            # The version was released or revoked since the import was submitted.
+            raise PermanentJobError(str(exc)) from exc
         if opened["completed"]:
             return {"sha256": opened["sha256"], "resumed_from": None}
         upload = self._upload(opened)

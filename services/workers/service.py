@@ -70,7 +70,12 @@ class WorkersService(ServiceOperations):
             response.raise_for_status()
             verdict = inspect(response.iter_content(CHUNK_SIZE), expected)
 
-        self.data.record_inspection(provider_id, sha256, verdict.verified, verdict.reason)
+        recorded = self.data.record_inspection(
+            provider_id, sha256, verdict.verified, verdict.reason, checked=target
+        )
+        if not recorded:
+            # The provider changed during the inspection; its newer job decides.
+            return {"verdict": "superseded", "reason": "the provider changed during inspection"}
         return verdict.as_result()
 
     @job_kind("webhook.deliver")

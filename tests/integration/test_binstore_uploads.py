@@ -24,7 +24,7 @@ from tests.integration.binstore_helpers import (
     read_response,
     wait_until,
 )
-from tests.integration.test_api_boxes import assert_error
+from tests.integration.test_api_boxes import assert_error, create_provider
 
 # max_upload_size of the second binstore instance these tests start.
 SMALL_LIMIT = 1024 * 1024  # bytes
@@ -382,3 +382,47 @@ def test_resume_on_another_instance_rebuilds_digests(
     assert last.status_code == 200, last.text
     assert stored.blob_path(sha256(content)).read_bytes() == content
     assert slot.is_uploaded()
+
+
+def release(client: Client, slot: Any) -> requests.Response:
+    """Give the slot's version a provider that serves a URL, and release the version."""
+    create_provider(client, slot.box, name="virtualbox", url="https://boxes.example/base.box")
+    return client.put(f"/api/v1/box/{client.username}/{slot.box}/version/1.0.0/release")
+
+
+def test_release_closes_earlier_upload_urls(user: Client, stored: StoredState) -> None:
+    content = os.urandom(10_000)
+    slot = new_slot(user)
+
+    released = release(user, slot)
+    response = requests.put(slot.upload_url, data=content, timeout=30)
+
+    assert released.status_code == 200, released.text
+    assert_error(response, 422, "was released after this upload URL was issued")
+    assert not stored.has_blob(sha256(content))
+    assert not slot.is_uploaded()
+
+
+def test_new_url_uploads_to_released_version(user: Client) -> None:
+    content = os.urandom(10_000)
+    slot = new_slot(user)
+    release(user, slot)
+
+    response = requests.put(slot.new_target(), data=content, timeout=30)
+
+    assert response.status_code == 200, response.text
+    assert slot.provider()["checksum"] == sha256(content)
+
+
+def test_revoke_closes_upload_urls(user: Client, stored: StoredState) -> None:
+    content = os.urandom(10_000)
+    slot = new_slot(user)
+    release(user, slot)
+    upload_url = slot.new_target()
+
+    revoked = user.put(f"/api/v1/box/{user.username}/{slot.box}/version/1.0.0/revoke")
+    response = requests.put(upload_url, data=content, timeout=30)
+
+    assert revoked.status_code == 200, revoked.text
+    assert_error(response, 422, "was revoked")
+    assert not stored.has_blob(sha256(content))

@@ -232,3 +232,50 @@ def test_outsider_cannot_import(user: Client, make_user: Any, source: BoxSource)
 
     assert_error(response, 403, f"may not change boxes of {user.username!r}")
     assert source.ranges == []
+
+
+def test_release_fails_running_import(user: Client) -> None:
+    source = BoxSource(CONTENT, break_after=len(CONTENT) // 2)
+    tag = pending_provider(user)
+    served = user.post(
+        f"/api/v1/box/{tag}/version/1.0.0/providers",
+        json={"provider": {"name": "virtualbox", "url": "https://boxes.example/base.box"}},
+    )
+    assert served.status_code == 200, served.text
+    try:
+        submitted = start_import(user, tag, {"url": source.file_url})
+        # The first attempt breaks off halfway, and the retry comes after the release.
+        release(user, tag)
+        job = wait_for_job(user, submitted["id"])
+    finally:
+        source.stop()
+
+    assert job["state"] == "failed", job
+    assert "was released after this upload URL was issued" in job["history"][-1]["error"]
+    provider = user.get(f"/api/v1/box/{tag}/version/1.0.0/provider/libvirt").json()
+    assert provider["download_url"] is None
+
+
+def test_cancelled_import_stores_nothing(user: Client) -> None:
+    source = BoxSource(CONTENT, hold_at=len(CONTENT) // 2)
+    tag = pending_provider(user)
+    provider = f"/api/v1/box/{tag}/version/1.0.0/provider/libvirt"
+
+    def stored_checksum() -> str | None:
+        return user.get(provider).json()["checksum"]
+
+    try:
+        submitted = start_import(user, tag, {"url": source.file_url})
+        assert source.holding.wait(30), "the import never reached the source"
+        cancelled = user.post(f"/api/v1/jobs/{submitted['id']}/cancel")
+        source.resume.set()
+        assert source.sent.wait(30), "the import stopped reading the source"
+        # Were it allowed, the worker would store the file moments after the source's last byte.
+        stored = wait_for(stored_checksum, timeout=5)
+    finally:
+        source.resume.set()
+        source.stop()
+
+    assert cancelled.status_code == 200, cancelled.text
+    assert stored is None
+    assert user.get(f"/api/v1/jobs/{submitted['id']}").json()["state"] == "cancelled"

@@ -123,3 +123,46 @@ def set_inspection(database_url: str, tag: str, state: str) -> None:
             )
     finally:
         engine.dispose()
+
+
+def test_release_needs_a_file_not_rejected(user: Client) -> None:
+    tag = f"{user.username}/{unique('box')}"
+    base = f"/api/v1/box/{tag}"
+    user.post("/api/v1/boxes", json={"username": user.username, "name": tag.split("/")[1]})
+    user.post(f"{base}/versions", json={"version": {"version": "1.0.0"}})
+    user.post(f"{base}/version/1.0.0/providers", json={"provider": {"name": "libvirt"}})
+    target = user.get(f"{base}/version/1.0.0/provider/libvirt/upload").json()
+    requests.put(target["upload_path"], data=build_box("virtualbox"), timeout=30)
+    wait_until_inspected(user, tag)
+
+    released = user.put(f"{base}/version/1.0.0/release")
+
+    assert_error(released, 422, "has no provider with a box file that inspection accepted")
+
+
+def test_changed_provider_is_inspected_again(user: Client) -> None:
+    tag = upload(user, build_box("libvirt"))
+    wait_until_inspected(user, tag)
+    provider = f"/api/v1/box/{tag}/version/1.0.0/provider/libvirt"
+
+    changed = user.put(provider, json={"provider": {"name": "virtualbox"}})
+    jobs = wait_until_inspected(user, tag)
+
+    assert changed.status_code == 200, changed.text
+    assert [job["result"]["verdict"] for job in jobs] == ["rejected", "verified"]
+    assert metadata_versions(user, tag) == []
+    renamed = user.get(f"/api/v1/box/{tag}/version/1.0.0/provider/virtualbox").json()
+    assert renamed["download_url"] is None
+
+
+def test_unchanged_fields_keep_the_verdict(user: Client) -> None:
+    tag = upload(user, build_box("libvirt"))
+    wait_until_inspected(user, tag)
+    provider = f"/api/v1/box/{tag}/version/1.0.0/provider/libvirt"
+
+    changed = user.put(provider, json={"provider": {"default_architecture": True}})
+    jobs = wait_until_inspected(user, tag)
+
+    assert changed.status_code == 200, changed.text
+    assert len(jobs) == 1
+    assert len(metadata_versions(user, tag)) == 1

@@ -81,11 +81,18 @@ class UploadsRpc(DataBase):
 
     @rpc
     def record_inspection(
-        self, provider_id: int, sha256: str, verified: bool, reason: str | None = None
+        self,
+        provider_id: int,
+        sha256: str,
+        verified: bool,
+        reason: str | None = None,
+        checked: dict | None = None,
     ) -> bool:
         """Store box.inspect's verdict on a provider's file ``sha256``.
 
-        Returns False, changing nothing, if the provider has another file by now.
+        ``checked`` is what ``inspection_target`` returned to the inspection.
+        Returns False, changing nothing, if the provider has another file by
+        now, or another name, architecture or checksum than ``checked``.
         """
         with self.db.transaction() as unit:
-            return inspections.record(unit, provider_id, sha256, verified, reason)
+            return inspections.record(unit, provider_id, sha256, verified, reason, checked)
