@@ -28,7 +28,9 @@ def list_filters(request: Request) -> dict[str, Any]:
             raise InvalidInput(f"unknown query parameter {key!r}; use {', '.join(LIST_FILTERS)}")
         if key in NUMERIC_FILTERS:
             if not (value.isascii() and value.isdigit()) or len(value) > 18:
-                raise InvalidInput(f"{key} must be a positive whole number, not {value!r}")
+                raise InvalidInput(
+                    f"{key} must be a whole number of at most 18 digits, not {value!r}"
+                )
             filters[key] = int(value)
         else:
             filters[key] = value

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Iterator
 from typing import IO
 
 from services.toolkit.errors import PayloadTooLarge
+from services.toolkit.httpserver import MalformedChunk
 from services.toolkit.threads import Pending, start_in_thread
 
 from .digests import Digests
@@ -35,8 +36,15 @@ def read_chunks(stream: IO[bytes], limit: int) -> Iterator[bytes]:
     while True:
         try:
             chunk = stream.read(CHUNK_SIZE)
+        except MalformedChunk as exc:
+            # The server's reader raises this for a chunk size line that is
+            # missing or not hexadecimal, which is how a cut connection looks too.
+            raise IncompleteUpload(
+                f"upload interrupted after {received} bytes: the chunked body ended "
+                "without its last chunk or has a malformed chunk size"
+            ) from exc
         except (OSError, ValueError) as exc:
-            # The client went away, timed out or sent a malformed chunk.
+            # The client went away or timed out.
             raise IncompleteUpload(f"upload interrupted after {received} bytes: {exc}") from exc
         if not chunk:
             return

@@ -44,6 +44,10 @@ from werkzeug.wsgi import FileWrapper
 
 log = logging.getLogger(__name__)
 
+# Raised by a request body's read for a chunked body whose framing is broken,
+# as when the connection is cut mid-chunk. A subclass of ValueError.
+MalformedChunk = wsgi.ChunkReadError
+
 # Bytes a FileBody reads per step when it is iterated instead of sent whole.
 FILE_BLOCK_SIZE = 1024 * 1024
 

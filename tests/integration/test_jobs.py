@@ -384,8 +384,8 @@ def test_jobs_of_other_accounts_are_not_found(
     ("query", "message"),
     [
         ({"state": "done"}, "state 'done' is not a job state"),
-        ({"limit": "x"}, "limit must be a positive whole number, not 'x'"),
-        ({"before": "²"}, "before must be a positive whole number, not '²'"),
+        ({"limit": "x"}, "limit must be a whole number of at most 18 digits, not 'x'"),
+        ({"before": "²"}, "before must be a whole number of at most 18 digits, not '²'"),
         ({"limit": "1000"}, "limit must be between 1 and 100"),
         ({"box": "nobody"}, "box 'nobody' is invalid; write it as username/name"),
         ({"colour": "red"}, "unknown query parameter 'colour'"),

@@ -10,6 +10,7 @@ from services.binstore.digests import Digests
 from services.binstore.receiving import CHUNK_SIZE, IncompleteUpload, copy_into, read_chunks
 from services.binstore.storage import LocalStorage
 from services.toolkit.errors import PayloadTooLarge
+from services.toolkit.httpserver import MalformedChunk
 
 
 class BrokenStream(io.RawIOBase):
@@ -62,3 +63,18 @@ def test_disconnect_mid_body_is_incomplete_upload(tmp_path: Path) -> None:
 
     assert digests.size == 10
     assert list(storage.temp_dir.iterdir()) == []
+
+
+class CutChunkedStream(io.BytesIO):
+    """A chunked body whose connection was cut, as the server's reader reports it."""
+
+    def read(self, size: int | None = -1) -> bytes:
+        raise MalformedChunk("invalid literal for int() with base 16: b''")
+
+
+def test_cut_chunked_body_names_the_cause() -> None:
+    with pytest.raises(IncompleteUpload) as raised:
+        list(read_chunks(CutChunkedStream(), 1000))
+
+    assert "ended without its last chunk or has a malformed chunk size" in str(raised.value)
+    assert "base 16" not in str(raised.value)
