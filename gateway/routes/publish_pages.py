@@ -152,6 +152,7 @@ class PublishPageRoutes(PageBase):
             "upload.html",
             extra_origins=(_origin(upload_url),),
             done=False,
+            expected=target,
             error=self._upload_error(request),
             upload_url=upload_url,
             next_url=self.public_url + page_path,

@@ -296,6 +296,7 @@ class Provider(Base):
     )
     # An external download URL; hosted providers have none.
     original_url: Mapped[str | None] = mapped_column(String(2048))
+    # The checksum the publisher declared, which every upload must match.
     checksum: Mapped[str | None] = mapped_column(String(128))
     checksum_type: Mapped[str | None] = mapped_column(String(16))
     artifact_sha256: Mapped[str | None] = mapped_column(
@@ -320,6 +321,18 @@ class Provider(Base):
     artifact: Mapped[Artifact | None] = relationship()
 
     __table_args__ = (UniqueConstraint("version_id", "name", "architecture"),)
+
+    @property
+    def served_checksum(self) -> tuple[str | None, str | None]:
+        """Return the checksum type and value that clients check the file with.
+
+        That is the declared checksum, else the sha256 of the stored file.
+        """
+        if self.checksum_type is not None:
+            return self.checksum_type, self.checksum
+        if self.artifact_sha256 is not None:
+            return "sha256", self.artifact_sha256
+        return None, None
 
     @property
     def served(self) -> bool:

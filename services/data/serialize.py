@@ -60,6 +60,7 @@ class Urls:
 
 def provider_dict(urls: Urls, box: Box, version: Version, provider: Provider) -> dict[str, Any]:
     hosted = provider.original_url is None
+    checksum_type, checksum = provider.served_checksum
     return {
         "name": provider.name,
         "architecture": provider.architecture,
@@ -68,8 +69,8 @@ def provider_dict(urls: Urls, box: Box, version: Version, provider: Provider) ->
         "hosted_token": None,
         "original_url": provider.original_url,
         "download_url": urls.download(box, version, provider) if provider.served else None,
-        "checksum": provider.checksum,
-        "checksum_type": provider.checksum_type,
+        "checksum": checksum,
+        "checksum_type": checksum_type,
         "created_at": timestamp(provider.created_at),
         "updated_at": timestamp(provider.updated_at),
     }
@@ -181,8 +182,8 @@ def metadata_dict(urls: Urls, box: Box) -> dict[str, Any]:
             {
                 "name": p.name,
                 "url": p.original_url or urls.download(box, version, p),
-                "checksum": p.checksum,
-                "checksum_type": p.checksum_type,
+                "checksum": p.served_checksum[1],
+                "checksum_type": p.served_checksum[0],
                 "architecture": p.architecture,
                 "default_architecture": p.default_architecture,
             }

@@ -63,7 +63,13 @@ def create_upload_target(
             provider=found, token_hash=hash_token(token), direct=direct, expires_at=expires_at
         )
     )
-    return {"token": token, "expires_at": expires_at.isoformat()}
+    return {
+        "token": token,
+        "expires_at": expires_at.isoformat(),
+        # What the file must match, if the publisher declared a checksum.
+        "checksum_type": found.checksum_type,
+        "checksum": found.checksum,
+    }
 
 
 def _usable_target(session: Session, token: str, lock: bool = False) -> UploadTarget:
@@ -168,9 +174,6 @@ def finish_upload(
     if target.checksum_type is not None:
         provider.checksum_type = target.checksum_type
         provider.checksum = target.checksum
-    if provider.checksum_type is None:
-        provider.checksum_type = "sha256"
-        provider.checksum = sha256
     provider.updated_at = utcnow()
     target.completed_at = utcnow()
     target.artifact_sha256 = sha256

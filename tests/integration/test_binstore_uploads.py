@@ -426,3 +426,16 @@ def test_revoke_closes_upload_urls(user: Client, stored: StoredState) -> None:
     assert revoked.status_code == 200, revoked.text
     assert_error(response, 422, "was revoked")
     assert not stored.has_blob(sha256(content))
+
+
+def test_new_file_replaces_one_without_declared_checksum(user: Client) -> None:
+    first, second = os.urandom(10_000), os.urandom(10_000)
+    slot = new_slot(user)
+    stored_first = requests.put(slot.upload_url, data=first, timeout=30)
+
+    replaced = requests.put(slot.new_target(), data=second, timeout=30)
+
+    assert stored_first.status_code == 200, stored_first.text
+    assert replaced.status_code == 200, replaced.text
+    provider = slot.provider()
+    assert (provider["checksum_type"], provider["checksum"]) == ("sha256", sha256(second))
