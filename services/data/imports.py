@@ -24,7 +24,7 @@ from .access import Actor, Level
 from .boxes import require_provider
 from .database import UnitOfWork
 from .models import Job, JobState, UploadTarget, VersionStatus, utcnow
-from .uploads import check_version_open
+from .uploads import check_target_open
 
 IMPORT_KIND = "box.import"
 
@@ -76,6 +76,7 @@ def submit(
             checksum_type=checksum_type,
             checksum=checksum,
             expires_at=utcnow() + dt.timedelta(seconds=ttl),
+            issued_by=access.require_actor(actor)["id"],
         )
     )
     return jobs.job_dict(job, with_payload=True)
@@ -104,7 +105,7 @@ def open_upload(
         raise NotFound(f"the provider of job {job_id} was deleted")
     if target.completed_at is not None:
         return {"completed": True, "sha256": target.artifact_sha256}
-    check_version_open(target)
+    check_target_open(session, target)
 
     now = utcnow()
     if restart:
@@ -115,8 +116,10 @@ def open_upload(
             job_id=job_id,
             checksum_type=target.checksum_type,
             checksum=target.checksum,
-            # The import's issue time, which check_version_open compares with the release.
+            # Issued with the import: check_target_open compares the time
+            # with the release and checks the issuer's role.
             created_at=target.created_at,
+            issued_by=target.issued_by,
         )
         session.add(target)
     token = new_token()

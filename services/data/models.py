@@ -367,6 +367,9 @@ class UploadTarget(Base):
     job_id: Mapped[int | None] = mapped_column(
         ForeignKey("jobs.id", ondelete="CASCADE"), index=True
     )
+    # The user who requested the target. Their role is checked again when
+    # the file arrives, so a member removed since can no longer upload.
+    issued_by: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
     # A checksum declared for this upload only (by an import); binstore checks
     # it instead of the provider's, which it replaces once the file is stored.
     checksum: Mapped[str | None] = mapped_column(String(128))

@@ -16,7 +16,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from services.toolkit.crypto import hash_token, new_token
-from services.toolkit.errors import Conflict, NotFound, Unprocessable
+from services.toolkit.errors import Conflict, NotFound, PermissionDenied, Unprocessable
 
 from . import access, jobs
 from .access import Level
@@ -60,7 +60,11 @@ def create_upload_target(
     expires_at = utcnow() + dt.timedelta(seconds=ttl)
     unit.session.add(
         UploadTarget(
-            provider=found, token_hash=hash_token(token), direct=direct, expires_at=expires_at
+            provider=found,
+            token_hash=hash_token(token),
+            direct=direct,
+            expires_at=expires_at,
+            issued_by=access.require_actor(actor)["id"],
         )
     )
     return {
@@ -81,25 +85,35 @@ def _usable_target(session: Session, token: str, lock: bool = False) -> UploadTa
         raise NotFound("upload target not found or expired; request a new upload URL")
     if target.completed_at is not None:
         raise NotFound("upload target was already used; request a new upload URL")
-    check_version_open(target)
+    check_target_open(session, target)
     return target
 
 
-def check_version_open(target: UploadTarget) -> None:
-    """Raise Unprocessable if the target's version no longer takes an upload through it.
+def check_target_open(session: Session, target: UploadTarget) -> None:
+    """Raise if the target's version or its issuer's role no longer allows an upload through it.
 
-    A target is checked against the version's state and the caller's role
-    when it is issued. A later release closes it, because only an owner or
-    admin may change a released version's files, and a revoke closes every target.
+    A target is checked against the version's state and the issuer's role
+    when it is issued. A later release closes it (Unprocessable), because
+    only an owner or admin may change a released version's files, a revoke
+    closes every target, and an issuer who lost the role gets PermissionDenied.
     """
     version = target.provider.version
+    box = version.box
     if version.status == VersionStatus.REVOKED:
         raise Unprocessable(f"version {version.version} was revoked; its providers take no uploads")
     if version.released_at is not None and version.released_at > target.created_at:
-        box = version.box
         raise Unprocessable(
             f"version {version.version} was released after this upload URL was issued; "
             f"an owner or admin of {box.account.username!r} can request a new one"
+        )
+    if target.issued_by is None:
+        return
+    needed = Level.PUBLISH if version.status == VersionStatus.UNRELEASED else Level.MANAGE
+    level = access.level_on(session, {"id": target.issued_by}, box.account)
+    if level is None or level < needed:
+        raise PermissionDenied(
+            f"the user who requested this upload URL may no longer upload to "
+            f"{box.account.username}/{box.name}"
         )
 
 

@@ -26,7 +26,7 @@ from urllib.parse import quote
 import requests
 import urllib3
 
-from services.toolkit.errors import Unprocessable
+from services.toolkit.errors import PermissionDenied, Unprocessable
 from services.toolkit.jobs import JobRun, PermanentJobError
 from services.toolkit.outbound import DisallowedAddress, url_origin
 
@@ -144,8 +144,9 @@ class Importer:
         url = job.payload["url"]
         try:
             opened = self.data.open_import_upload(job.id, job.attempt)
-        except Unprocessable as exc:
-            # The version was released or revoked since the import was submitted.
+        except (Unprocessable, PermissionDenied) as exc:
+            # The version was released or revoked since the import was
+            # submitted, or its submitter lost the role to import into it.
             raise PermanentJobError(str(exc)) from exc
         if opened["completed"]:
             return {"sha256": opened["sha256"], "resumed_from": None}

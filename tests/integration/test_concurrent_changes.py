@@ -122,3 +122,19 @@ def test_change_racing_version_delete(team: dict[str, Any], change: str) -> None
         assert deleted == 200
         assert changed in (200, 404)
         assert owner.get(version).status_code == 404
+
+
+def test_removed_member_cannot_use_upload_url(team: dict[str, Any]) -> None:
+    owner, member = team["owner"], team["member"]
+    version = f"{team['box']}/version/1.0.0"
+    member.post(f"{team['box']}/versions", json={"version": {"version": "1.0.0"}})
+    member.post(f"{version}/providers", json={"provider": {"name": "libvirt"}})
+    upload_url = member.get(f"{version}/provider/libvirt/upload").json()["upload_path"]
+    organization = team["box"].split("/")[-2]
+
+    removed = owner.delete(f"/api/v1/organizations/{organization}/members/{member.username}")
+    response = requests.put(upload_url, data=b"a box file", timeout=30)
+
+    assert removed.status_code == 200, removed.text
+    assert response.status_code == 403
+    assert "may no longer upload" in response.json()["errors"][0]
