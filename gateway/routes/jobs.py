@@ -7,6 +7,7 @@ from typing import Any
 from werkzeug.wrappers import Request
 
 from services.toolkit.errors import InvalidInput
+from services.toolkit.numbers import MAX_DIGITS, whole_number
 from services.toolkit.web import api
 
 from ..auth import TOKEN_PARAMETER
@@ -27,11 +28,12 @@ def list_filters(request: Request) -> dict[str, Any]:
         if key not in LIST_FILTERS:
             raise InvalidInput(f"unknown query parameter {key!r}; use {', '.join(LIST_FILTERS)}")
         if key in NUMERIC_FILTERS:
-            if not (value.isascii() and value.isdigit()) or len(value) > 18:
+            number = whole_number(value)
+            if number is None:
                 raise InvalidInput(
-                    f"{key} must be a whole number of at most 18 digits, not {value!r}"
+                    f"{key} must be a whole number of at most {MAX_DIGITS} digits, not {value!r}"
                 )
-            filters[key] = int(value)
+            filters[key] = number
         else:
             filters[key] = value
     return filters

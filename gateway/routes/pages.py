@@ -10,6 +10,7 @@ from werkzeug.wrappers import Request, Response
 
 from services.toolkit.errors import AtlasError
 from services.toolkit.health import PASSING
+from services.toolkit.numbers import whole_number
 
 from ..web.base import PageBase, page
 from ..web.endpoint import page_route
@@ -24,7 +25,7 @@ STATIC_MAX_AGE = 365 * 24 * 3600  # seconds; a changed file gets a new fingerpri
 
 def _page_number(value: str | None) -> int:
     # Out-of-range numbers reach the data service, which names the limit.
-    return int(value) if value and value.isascii() and value.isdigit() else 1
+    return whole_number(value) or 1
 
 
 class PageRoutes(PageBase):

@@ -10,7 +10,7 @@ from urllib.parse import quote, urlsplit
 
 from werkzeug.wrappers import Request, Response
 
-from services.toolkit.crypto import UPLOAD_ERROR_PURPOSE, verify
+from services.toolkit.crypto import UPLOAD_ERROR_PURPOSE, upload_error_subject, verify
 from services.toolkit.errors import AtlasError
 
 from ..web.base import PageBase, page
@@ -138,6 +138,7 @@ class PublishPageRoutes(PageBase):
             "provider": found,
             "box_url": version_anchor(username, name, version),
         }
+        page_path = upload_page_path(username, name, version, provider, architecture)
         if request.args.get("upload") == "done":
             return self.render(request, visitor, "upload.html", done=True, **context)
 
@@ -145,7 +146,6 @@ class PublishPageRoutes(PageBase):
             actor, username, name, version, provider, architecture, False
         )
         upload_url = self.upload_url(target["token"])
-        page_path = upload_page_path(username, name, version, provider, architecture)
         return self.render(
             request,
             visitor,
@@ -153,17 +153,20 @@ class PublishPageRoutes(PageBase):
             extra_origins=(_origin(upload_url),),
             done=False,
             expected=target,
-            error=self._upload_error(request),
+            error=self._upload_error(request, page_path),
             upload_url=upload_url,
             next_url=self.public_url + page_path,
             **context,
         )
 
-    def _upload_error(self, request: Request) -> str | None:
-        """Return the error binstore reported for the last upload, if binstore signed it."""
+    def _upload_error(self, request: Request, page_path: str) -> str | None:
+        """Return the error that binstore signed for an upload from the page at ``page_path``."""
         message = request.args.get("upload_error")
         signature = request.args.get("signature", "")
-        if message and verify(self.secret_key, UPLOAD_ERROR_PURPOSE, message, signature):
+        if not message:
+            return None
+        subject = upload_error_subject(page_path, message)
+        if verify(self.secret_key, UPLOAD_ERROR_PURPOSE, subject, signature):
             return f"The upload failed: {message}"
         return None
 

@@ -20,7 +20,7 @@ from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDeco
 from werkzeug.wrappers import Request, Response
 
 from services.toolkit import config as cfg
-from services.toolkit.crypto import UPLOAD_ERROR_PURPOSE, sign
+from services.toolkit.crypto import UPLOAD_ERROR_PURPOSE, sign, upload_error_subject
 from services.toolkit.errors import AtlasError, InvalidInput, PayloadTooLarge
 from services.toolkit.metrics import record_upload
 from services.toolkit.web import JSON_TYPE, api, error_response, json_response
@@ -133,7 +133,7 @@ class BrowserUploadRoutes:
             next_url = self._next_url(form.fields.get(NEXT_FIELD))
             if wants_json or next_url is None:
                 return self._allow_page_origin(request, error_response(exc.status, str(exc)))
-            return self._redirect(next_url, self._signed_error(str(exc)))
+            return self._redirect(next_url, self._signed_error(next_url, str(exc)))
         record_upload(result["size"])
 
         next_url = self._next_url(form.fields.get(NEXT_FIELD))
@@ -154,16 +154,25 @@ class BrowserUploadRoutes:
         return response
 
     def _next_url(self, requested: str | None) -> str | None:
-        """Return ``requested`` if it is a page of the gateway, so this is no open redirect."""
-        if requested and requested.startswith(self._public_url() + "/"):
-            return requested
-        return None
+        """Return ``requested`` if it is a page of the gateway, so this is no open redirect.
 
-    def _signed_error(self, message: str) -> dict[str, str]:
+        A URL with a space or a control character is rejected too, because it
+        cannot go into the Location header.
+        """
+        if not requested or not requested.startswith(self._public_url() + "/"):
+            return None
+        if any(character <= " " or character == "\x7f" for character in requested):
+            return None
+        return requested
+
+    def _signed_error(self, next_url: str, message: str) -> dict[str, str]:
+        """Return the query that shows ``message`` on the page at ``next_url``, and no other."""
         key = cfg.secret_key(self.config)
+        page = urlsplit(next_url[len(self._public_url()) :]).path
+        subject = upload_error_subject(page, message)
         return {
             "upload_error": message,
-            "signature": sign(key, UPLOAD_ERROR_PURPOSE, message, ERROR_SIGNATURE_TTL),
+            "signature": sign(key, UPLOAD_ERROR_PURPOSE, subject, ERROR_SIGNATURE_TTL),
         }
 
     @staticmethod

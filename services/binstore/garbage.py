@@ -23,6 +23,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+from services.toolkit.numbers import whole_number
 from services.toolkit.threads import run_in_thread
 
 from .storage import BlobStorage, StoredObject
@@ -71,7 +72,9 @@ def collect_garbage(
                 )
 
     partials = run_in_thread(list, storage.iter_partials())
-    target_ids = [int(partial.name) for partial in partials if partial.name.isdigit()]
+    target_ids = [
+        number for partial in partials if (number := whole_number(partial.name)) is not None
+    ]
     live = {str(target_id) for target_id in data.live_upload_targets(target_ids, grace_period)}
     for partial in partials:
         if partial.name in live:

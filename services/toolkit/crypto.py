@@ -20,6 +20,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from .numbers import whole_number
+
 TOKEN_BYTES = 32
 # AES-GCM's standard nonce size; a random nonce per message is safe for far
 # more messages than Atlas seals under one key.
@@ -63,12 +65,20 @@ def sign(key: bytes, purpose: str, subject: str, ttl: float, now: float | None =
     return f"{expires}.{_b64(signature)}"
 
 
+def upload_error_subject(page_path: str, message: str) -> str:
+    """Return what binstore signs for an upload error shown on the gateway page ``page_path``.
+
+    The page is part of it, so that one page's signed error cannot be shown on another.
+    """
+    return f"{page_path}\n{message}"
+
+
 def verify(key: bytes, purpose: str, subject: str, token: str, now: float | None = None) -> bool:
     """Return whether ``token`` was signed for ``purpose`` and ``subject`` and is unexpired."""
     expires_text, _, signature = token.partition(".")
-    if not expires_text.isdigit() or not signature:
+    expires = whole_number(expires_text)
+    if expires is None or not signature:
         return False
-    expires = int(expires_text)
     if expires < (now if now is not None else time.time()):
         return False
     message = f"{purpose}\n{subject}\n{expires}".encode()

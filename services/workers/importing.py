@@ -28,6 +28,7 @@ import urllib3
 
 from services.toolkit.errors import PermissionDenied, Unprocessable
 from services.toolkit.jobs import JobRun, PermanentJobError
+from services.toolkit.numbers import whole_number
 from services.toolkit.outbound import DisallowedAddress, url_origin
 
 log = logging.getLogger(__name__)
@@ -243,7 +244,7 @@ class Importer:
                 )
             return int(match.group(3)), stored
         length = response.headers.get("Content-Length", "")
-        return (int(length) if length.isdigit() else None), 0
+        return whole_number(length), 0
 
     def _send(self, upload: Upload, body: SourceBody, stored: int, total: int) -> dict[str, Any]:
         response = self._put(

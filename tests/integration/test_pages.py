@@ -92,6 +92,21 @@ def test_foreign_csrf_token_rejected(visitor: PageVisitor, person: str, suite: S
     assert response.status_code == 403
 
 
+@pytest.mark.parametrize("token", ["\u00b2.signature", "9" * 5000 + ".signature"])
+def test_malformed_csrf_token_rejected(visitor: PageVisitor, person: str, token: str) -> None:
+    visitor.sign_in(person)
+
+    response = visitor.post("/-/new", data={"csrf_token": token, "username": person, "name": "x"})
+
+    assert response.status_code == 403
+
+
+def test_huge_page_number_shows_first_page(visitor: PageVisitor) -> None:
+    response = visitor.get("/", params={"page": "9" * 5000})
+
+    assert response.status_code == 200
+
+
 def test_pages_send_a_content_security_policy(visitor: PageVisitor) -> None:
     response = visitor.get("/-/sign-in")
 
@@ -248,6 +263,44 @@ def test_upload_error_without_binstore_signature_is_not_shown(
     html = visitor.get(upload_page, params={"upload_error": "call 555-0100 now"}).text
 
     assert "555-0100" not in html
+
+
+def test_upload_error_shows_only_on_its_page(visitor: PageVisitor, person: str) -> None:
+    visitor.sign_in(person)
+    upload_page = create_provider_page(visitor, person, checksum_type="sha256", checksum="0" * 64)
+    other_page = create_provider_page(visitor, person)
+    action, next_url = upload_form(visitor.get(upload_page).text)
+    rejected = visitor.http.post(
+        action,
+        data={"next": next_url},
+        files={"file": ("test.box", build_box(), "application/octet-stream")},
+        timeout=30,
+        allow_redirects=False,
+    )
+    query = urlsplit(rejected.headers["Location"]).query
+
+    own = visitor.get(f"{upload_page}?{query}").text
+    other = visitor.get(f"{other_page}?{query}").text
+
+    assert "The upload failed: checksum mismatch" in own
+    assert "The upload failed" not in other
+
+
+def test_control_characters_in_next_give_json(visitor: PageVisitor, person: str) -> None:
+    visitor.sign_in(person)
+    action, next_url = upload_form(visitor.get(create_provider_page(visitor, person)).text)
+
+    response = visitor.http.post(
+        action,
+        data={"next": next_url + "\r\nSet-Cookie: planted=1"},
+        files={"file": ("test.box", build_box(), "application/octet-stream")},
+        timeout=30,
+        allow_redirects=False,
+    )
+
+    assert response.status_code == 200, response.text
+    assert response.json()["success"] is True
+    assert "planted" not in response.headers.get("Set-Cookie", "")
 
 
 def test_upload_preflight_allows_gateway_only(

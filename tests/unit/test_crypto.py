@@ -31,6 +31,8 @@ def test_signed_token_expires() -> None:
 def test_malformed_token_is_rejected() -> None:
     assert not verify(KEY, "download", "abc", "")
     assert not verify(KEY, "download", "abc", "soon.sig")
+    assert not verify(KEY, "download", "abc", "\u00b2.sig")
+    assert not verify(KEY, "download", "abc", "9" * 5000 + ".sig")
 
 
 def test_token_hash_hides_token() -> None:
