@@ -10,6 +10,9 @@ from pydantic import AfterValidator, StringConstraints
 # Names of users, organizations and boxes appear in URL paths, so they admit
 # no separators, no leading dot and only ASCII (no look-alike characters).
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+# An account's name is the first segment of its boxes' paths, so these names,
+# which are the gateway's own top-level routes, cannot be taken (in any case).
+RESERVED_ACCOUNT_NAMES = frozenset({"api", "health", "metrics", "openapi.json"})
 PROVIDER_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,31}$"
 ARCHITECTURE_PATTERN = r"^[a-z0-9][a-z0-9_]{0,15}$"
 

@@ -63,6 +63,10 @@ class AccountPageRoutes(PageBase):
             )
             response.headers["Retry-After"] = str(exc.retry_after)
             return response
+        if visitor.session is not None:
+            # The browser switches accounts, and the session it had would
+            # otherwise stay valid for anyone holding its cookie.
+            self.data.end_session(visitor.session)
         expires_at = dt.datetime.fromisoformat(started["expires_at"].replace("Z", "+00:00"))
         max_age = int((expires_at - dt.datetime.now(dt.UTC)).total_seconds())
         response = self.redirect(visitor, next_path)

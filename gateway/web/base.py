@@ -144,9 +144,12 @@ class PageBase(GatewayBase):
             return self.redirect(
                 visitor, "/-/sign-in?" + _query(next=request.full_path.rstrip("?"))
             )
-        return self.render(
+        response = self.render(
             request, visitor, "error.html", status=exc.status, code=exc.status, message=str(exc)
         )
+        if exc.retry_after is not None:
+            response.headers["Retry-After"] = str(exc.retry_after)
+        return response
 
     def redirect(self, visitor: Visitor, location: str) -> Response:
         response = Response(status=303, headers={"Location": location})

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
-from schemas.fields import NAME_PATTERN
+from schemas.fields import NAME_PATTERN, RESERVED_ACCOUNT_NAMES
 from services.toolkit.crypto import hash_token, new_token
 from services.toolkit.errors import (
     Conflict,
@@ -30,13 +31,13 @@ MIN_PASSWORD_LENGTH = 8
 
 
 def _check_username(username: str) -> None:
-    import re
-
     if not re.match(NAME_PATTERN, username) or ".." in username or username.endswith("."):
         raise InvalidInput(
             f"name {username!r} is invalid; use letters, digits, '-', '_' and '.', "
             "starting with a letter or digit, at most 64 characters"
         )
+    if username.lower() in RESERVED_ACCOUNT_NAMES:
+        raise Unprocessable(f"name {username!r} is reserved for Atlas's own routes; choose another")
 
 
 def _add_account(session: Session, account: Account) -> Account:

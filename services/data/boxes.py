@@ -35,6 +35,7 @@ from .serialize import (
     downloads_dict,
     metadata_dict,
     provider_dict,
+    set_description,
     version_dict,
 )
 
@@ -90,9 +91,9 @@ def create_box(unit: UnitOfWork, urls: Urls, actor: access.Actor, fields: dict[s
         account=account,
         name=request.name,
         short_description=request.short_description,
-        description=request.description,
         private=request.is_private,
     )
+    set_description(box, request.description)
     session.add(box)
     flush_unique(session, f"box {account.username}/{request.name} already exists")
     unit.emit("box.created", box_event(box))
@@ -121,7 +122,7 @@ def update_box(
     if request.short_description is not None:
         box.short_description = request.short_description
     if request.description is not None:
-        box.description = request.description
+        set_description(box, request.description)
     if request.is_private is not None:
         box.private = request.is_private
     flush_unique(unit.session, f"box {username}/{request.name} already exists")
@@ -146,7 +147,8 @@ def create_version(
     request = parse(bodies.VersionCreate, fields)
     box = access.require_box(unit.session, actor, username, name, Level.PUBLISH)
     clash = f"version {request.version} of box {box.account.username}/{box.name} already exists"
-    version = Version(box=box, version=request.version, description=request.description)
+    version = Version(box=box, version=request.version)
+    set_description(version, request.description)
     unit.session.add(version)
     flush_unique(unit.session, clash)
     box.updated_at = utcnow()
@@ -180,7 +182,7 @@ def update_version(
             )
         found.version = request.version
     if request.description is not None:
-        found.description = request.description
+        set_description(found, request.description)
     flush_unique(unit.session, f"version {request.version} already exists")
     unit.emit("version.updated", version_event(found))
     return version_dict(urls, found.box, found)

@@ -19,6 +19,7 @@ import re
 from collections import Counter
 from collections.abc import Mapping
 from typing import Any, cast
+from urllib.parse import urlsplit
 
 from psycopg2.extras import Json
 from sqlalchemy import Table, func, insert, or_, select
@@ -616,11 +617,28 @@ def describe(session: Session, actor: Actor, job_id: int) -> dict[str, Any]:
     job = session.scalar(
         select(Job).where(Job.id == job_id).options(selectinload(Job.history), *WITH_BOX)
     )
-    if actor is not None:
-        job = _manageable(session, actor, job, job_id)
-    elif job is None:
-        raise NotFound(f"job {job_id} not found")
-    return job_dict(job, with_payload=True, with_history=True)
+    if actor is None:
+        if job is None:
+            raise NotFound(f"job {job_id} not found")
+        return job_dict(job, with_payload=True, with_history=True)
+    job = _manageable(session, actor, job, job_id)
+    described = job_dict(job, with_payload=True, with_history=True)
+    source = described["payload"].get("url")
+    if isinstance(source, str):
+        described["payload"] = {**described["payload"], "url": shown_url(source)}
+    return described
+
+
+def shown_url(url: str) -> str:
+    """Return ``url`` without its user information and query, which may carry credentials.
+
+    Every member who may read a job reads its payload, while only the
+    operator gets the URL a box is imported from in full.
+    """
+    parts = urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]
+    query = "?[redacted]" if parts.query else ""
+    return f"{parts.scheme}://{host}{parts.path}{query}"
 
 
 def find(

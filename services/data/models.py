@@ -203,6 +203,9 @@ class Box(Base):
     name: Mapped[str] = mapped_column(String(64))
     short_description: Mapped[str | None] = mapped_column(String(512))
     description: Mapped[str | None] = mapped_column(Text)
+    # The description rendered from Markdown when it is written, so that
+    # reads, which are many, do not render it again.
+    description_html: Mapped[str | None] = mapped_column(Text)
     private: Mapped[bool] = mapped_column(Boolean, default=False)
     downloads: Mapped[int] = mapped_column(BigInteger, default=0)
     # Whether a version of the box is released (active). A trigger on versions
@@ -244,6 +247,8 @@ class Version(Base):
         default=VersionStatus.UNRELEASED,
     )
     description: Mapped[str | None] = mapped_column(Text)
+    # Rendered when written, as the box's description is.
+    description_html: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(Timestamp, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(Timestamp, default=utcnow, onupdate=utcnow)
     released_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)

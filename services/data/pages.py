@@ -20,7 +20,14 @@ from . import access, jobs, lifecycle
 from .access import Level
 from .boxes import INSPECT_KIND
 from .models import Account, Box, Job, Provider, Version, VersionStatus
-from .serialize import Urls, box_dict, provider_dict, render_markdown, sorted_versions, timestamp
+from .serialize import (
+    Urls,
+    box_dict,
+    description_html,
+    provider_dict,
+    sorted_versions,
+    timestamp,
+)
 
 # The latest inspection job of each provider, keyed by provider id, or None
 # when the viewer may not see the box's jobs.
@@ -62,7 +69,7 @@ def _version_view(
     return {
         "version": version.version,
         "status": version.status.value,
-        "description_html": render_markdown(version.description),
+        "description_html": description_html(version),
         "created_at": timestamp(version.created_at),
         "released_at": timestamp(version.released_at),
         "revoked_at": timestamp(version.revoked_at),

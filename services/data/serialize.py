@@ -14,6 +14,8 @@ from urllib.parse import quote
 
 from markdown_it import MarkdownIt
 
+from services.toolkit.threads import run_in_thread
+
 from .models import Account, Box, Provider, Version, VersionStatus
 
 # Raw HTML in descriptions is escaped, not passed through, so a description
@@ -29,6 +31,25 @@ def timestamp(value: dt.datetime | None) -> str | None:
 
 def render_markdown(text: str | None) -> str:
     return _markdown.render(text) if text else ""
+
+
+def set_description(item: Box | Version, text: str | None) -> None:
+    """Set the Markdown description of a box or version, and its HTML rendering.
+
+    Rendering 64 KiB of Markdown took up to 0.7 s in a measurement (markdown-it-py
+    4, many brackets), so it runs on a thread, where the interpreter keeps
+    switching to the other requests.
+    """
+    item.description = text
+    item.description_html = run_in_thread(render_markdown, text) if text else None
+
+
+def description_html(item: Box | Version) -> str:
+    """Return the description of a box or version as HTML, rendered when it was written."""
+    if item.description_html is None and item.description:
+        # Written by SQL around the data service, so rendered now.
+        return render_markdown(item.description)
+    return item.description_html or ""
 
 
 def version_key(version: str) -> tuple[tuple[int, ...], int, str]:
@@ -82,7 +103,7 @@ def version_dict(urls: Urls, box: Box, version: Version) -> dict[str, Any]:
         "version": version.version,
         "number": version.version,
         "status": version.status.value,
-        "description_html": render_markdown(version.description),
+        "description_html": description_html(version),
         "description_markdown": version.description or "",
         "release_url": f"{path}/release",
         "revoke_url": f"{path}/revoke",
@@ -120,7 +141,7 @@ def box_dict(
         "username": box.account.username,
         "short_description": box.short_description or "",
         "description_markdown": box.description or "",
-        "description_html": render_markdown(box.description),
+        "description_html": description_html(box),
         "private": box.private,
         "downloads": box.downloads,
         "created_at": timestamp(box.created_at),
@@ -195,7 +216,7 @@ def metadata_dict(urls: Urls, box: Box) -> dict[str, Any]:
                 {
                     "version": version.version,
                     "status": version.status.value,
-                    "description_html": render_markdown(version.description),
+                    "description_html": description_html(version),
                     "description_markdown": version.description or "",
                     "providers": providers,
                 }

@@ -5,7 +5,8 @@ it from the ``X-Request-Id`` header or makes a new one. nameko carries every
 key of a worker's ``context_data`` in the headers of the RPC calls and
 events that the worker sends. So the data service, binstore and the workers
 log the same id for one request. ``ContextFilter`` adds it, with the service
-name, to every log record; ``JsonFormatter`` writes one JSON object a line.
+name, to every log record; ``PlainFormatter`` writes one line of text and
+``JsonFormatter`` one JSON object a line.
 """
 
 from __future__ import annotations
@@ -100,6 +101,26 @@ class ContextFilter(logging.Filter):
         if not hasattr(record, "service"):
             record.service = current_service() or "-"
         return True
+
+
+# Control characters and their escapes in plain log lines; a tab stays as it is.
+_CONTROL_ESCAPES = {
+    **{code: f"\\x{code:02x}" for code in range(32) if code != 9},
+    ord("\n"): "\\n",
+    ord("\r"): "\\r",
+    0x7F: "\\x7f",
+}
+
+
+class PlainFormatter(logging.Formatter):
+    """Format a record as one line of text, with control characters in it escaped.
+
+    A request path or header that reaches a message could otherwise start
+    a line that looks like another record. A traceback keeps its lines.
+    """
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 - logging's name
+        return super().formatMessage(record).translate(_CONTROL_ESCAPES)
 
 
 class JsonFormatter(logging.Formatter):

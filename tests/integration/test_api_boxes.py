@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import requests
+from sqlalchemy import create_engine, text
 
 from tests.boxes import build_box, sha256
 from tests.conftest import Client, unique
@@ -198,6 +199,30 @@ def test_box_update_and_delete(user: Client) -> None:
     assert updated.json()["description_html"] == "<h1>Title</h1>\n"
     assert deleted.status_code == 200
     assert after.status_code == 404
+
+
+def test_descriptions_are_rendered_when_written(user: Client, database_url: str) -> None:
+    box = create_box(user, description="*box*")
+    create_version(user, box)
+    user.put(
+        f"/api/v1/box/{user.username}/{box}/version/1.0.0",
+        json={"version": {"description": "*version*"}},
+    )
+
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            stored = connection.execute(
+                text(
+                    "SELECT b.description_html, v.description_html FROM boxes b"
+                    " JOIN versions v ON v.box_id = b.id WHERE b.name = :name"
+                ),
+                {"name": box},
+            ).one()
+    finally:
+        engine.dispose()
+
+    assert stored == ("<p><em>box</em></p>\n", "<p><em>version</em></p>\n")
 
 
 def test_description_html_escapes_raw_html(user: Client) -> None:

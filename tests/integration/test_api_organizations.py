@@ -73,6 +73,11 @@ def test_organization_with_invalid_name_is_422(user: Client) -> None:
     assert_error(user.post("/api/v1/organizations", json={"name": "a/b"}), 422, "name")
 
 
+@pytest.mark.parametrize("name", ["health", "API", "openapi.json"])
+def test_route_names_are_reserved(user: Client, name: str) -> None:
+    assert_error(user.post("/api/v1/organizations", json={"name": name}), 422, "is reserved")
+
+
 def test_anonymous_cannot_create_organization(anonymous: Client) -> None:
     assert_error(
         anonymous.post("/api/v1/organizations", json={"name": unique("org")}),

@@ -279,3 +279,15 @@ def test_cancelled_import_stores_nothing(user: Client) -> None:
     assert cancelled.status_code == 200, cancelled.text
     assert stored is None
     assert user.get(f"/api/v1/jobs/{submitted['id']}").json()["state"] == "cancelled"
+
+
+def test_job_shows_import_url_without_credentials(user: Client, source: BoxSource) -> None:
+    tag = pending_provider(user)
+    origin, path = source.file_url.split("://", 1)[1].split("/", 1)
+    url = f"http://mirror:s3cret@{origin}/{path}?token=s3cret"
+
+    submitted = start_import(user, tag, {"url": url})
+    job = wait_for_job(user, submitted["id"])
+
+    assert job["state"] == "succeeded", job
+    assert job["payload"]["url"] == f"http://{origin}/{path}?[redacted]"

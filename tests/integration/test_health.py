@@ -87,6 +87,9 @@ def test_request_gets_503_while_data_is_down(
         "errors": [f"service data did not answer authenticate within {RPC_TIMEOUT} seconds"],
         "success": False,
     }
+    page = requests.get(api_url + "/", timeout=RPC_TIMEOUT * 2 + 5)
+    assert page.status_code == 503
+    assert page.headers["Retry-After"] == "5"
     health = requests.get(api_url + "/health", timeout=30)
     assert health.status_code == 503
     assert health.json()["services"]["data"]["status"] == "critical"

@@ -6,7 +6,7 @@ import uuid
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import create_engine, inspect
+from sqlalchemy import create_engine, inspect, text
 
 from alembic import command
 from services.cli.database import alembic_config
@@ -35,3 +35,33 @@ def test_migrations_match_models_and_downgrade() -> None:
     assert differences == []
     assert tables_after_downgrade == {"alembic_version"}
     assert set(Base.metadata.tables) <= tables_after_upgrade
+
+
+def test_upgrade_renders_stored_descriptions() -> None:
+    name = f"atlas_migrations_{uuid.uuid4().hex[:8]}"
+    url = create_test_database(name)
+    engine = create_engine(url)
+    try:
+        command.downgrade(alembic_config(url), "0011")
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO accounts (username, kind, created_at, updated_at)"
+                    " VALUES ('old', 'user', now(), now())"
+                )
+            )
+            connection.execute(
+                text(
+                    "INSERT INTO boxes (account_id, name, description, private, downloads,"
+                    " created_at, updated_at)"
+                    " SELECT id, 'base', '**bold**', false, 0, now(), now() FROM accounts"
+                )
+            )
+        command.upgrade(alembic_config(url), "head")
+        with engine.connect() as connection:
+            rendered = connection.execute(text("SELECT description_html FROM boxes")).scalar()
+    finally:
+        engine.dispose()
+        drop_test_database(name)
+
+    assert rendered == "<p><strong>bold</strong></p>\n"

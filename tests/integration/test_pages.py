@@ -47,6 +47,23 @@ def test_sign_out_ends_session(visitor: PageVisitor, person: str) -> None:
     assert signed_out.headers["Location"].startswith("/-/sign-in?next=")
 
 
+def test_sign_in_as_another_ends_old_session(
+    visitor: PageVisitor, person: str, data_rpc: Any
+) -> None:
+    other = make_person(data_rpc)
+    visitor.sign_in(person)
+    old_cookie = visitor.http.cookies.get("atlas_session")
+
+    visitor.sign_in(other)
+    replay = PageVisitor(visitor.base_url)
+    replay.http.cookies.set("atlas_session", old_cookie)
+    replayed = replay.get("/-/tokens", allow_redirects=False)
+
+    assert other in visitor.get("/-/tokens").text
+    assert replayed.status_code == 303
+    assert replayed.headers["Location"].startswith("/-/sign-in?next=")
+
+
 def test_wrong_password_rejected(visitor: PageVisitor, person: str) -> None:
     response = visitor.submit(
         "/-/sign-in", "/-/sign-in", {"login": person, "password": "not the password"}

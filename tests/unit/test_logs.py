@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 
 from services.toolkit.logs import (
     ContextFilter,
     JsonFormatter,
+    PlainFormatter,
     accepted_correlation_id,
     log_context,
     redact_query,
@@ -75,3 +77,28 @@ def test_correlation_id_from_client_is_kept_when_plain() -> None:
     assert accepted_correlation_id("two words") != "two words"
     assert accepted_correlation_id("x" * 65) != "x" * 65
     assert len(accepted_correlation_id(None)) == 32
+
+
+def test_plain_line_escapes_control_characters() -> None:
+    formatter = PlainFormatter(fmt="%(levelname)s %(message)s")
+    entry = logging.LogRecord(
+        "gateway", logging.INFO, __file__, 1, "GET /a\r\n2026 ERROR forged\x1b[31m", None, None
+    )
+
+    line = formatter.format(entry)
+
+    assert line == "INFO GET /a\\r\\n2026 ERROR forged\\x1b[31m"
+
+
+def test_plain_traceback_keeps_its_lines() -> None:
+    formatter = PlainFormatter(fmt="%(message)s")
+    try:
+        raise ValueError("broken")
+    except ValueError:
+        entry = logging.LogRecord(
+            "gateway", logging.ERROR, __file__, 1, "failed", None, sys.exc_info()
+        )
+
+    line = formatter.format(entry)
+
+    assert line.startswith("failed\nTraceback (most recent call last):\n")
