@@ -122,14 +122,19 @@ def require_box(
     name: str,
     needed: Level = Level.READ,
     with_versions: bool = False,
+    lock: bool | None = None,
 ) -> Box:
     """Return the box ``username/name`` if ``actor`` has ``needed`` on it.
 
     ``with_versions`` loads the versions and their providers in the same
-    query, for callers that serialize them all. A caller that needs more than
-    READ is about to change the box, so the box's row is locked until the
-    transaction ends: changes to one box, its versions and its providers
-    then run one after the other, and each reads what the one before wrote.
+    query, for callers that serialize them all.
+
+    With ``lock``, the box's row stays locked until the transaction ends, so
+    changes to one box, its versions and its providers run one after the
+    other, and each reads what the one before wrote. ``lock`` defaults to
+    whether ``needed`` is more than READ, since such a caller changes the
+    box. The lock still lets other transactions insert rows that refer to
+    the box, such as jobs.
     """
     query = (
         select(Box)
@@ -140,7 +145,8 @@ def require_box(
     )
     if needed > Level.READ:
         require_actor(actor)
-        query = query.with_for_update(of=Box)
+    if lock if lock is not None else needed > Level.READ:
+        query = query.with_for_update(of=Box, key_share=True)
     if with_versions:
         # One query with a row for each provider: cheaper than a query for
         # each level, which is a round trip to PostgreSQL each.

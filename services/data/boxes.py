@@ -30,12 +30,12 @@ from .models import (
     utcnow,
 )
 from .serialize import (
+    Description,
     Urls,
     box_dict,
     downloads_dict,
     metadata_dict,
     provider_dict,
-    set_description,
     version_dict,
 )
 
@@ -93,7 +93,7 @@ def create_box(unit: UnitOfWork, urls: Urls, actor: access.Actor, fields: dict[s
         short_description=request.short_description,
         private=request.is_private,
     )
-    set_description(box, request.description)
+    Description.render(request.description).set_on(box)
     session.add(box)
     flush_unique(session, f"box {account.username}/{request.name} already exists")
     unit.emit("box.created", box_event(box))
@@ -116,13 +116,14 @@ def update_box(
     unit: UnitOfWork, urls: Urls, actor: access.Actor, username: str, name: str, fields: dict
 ) -> dict:
     request = parse(bodies.BoxUpdate, fields)
+    description = Description.render(request.description)
     box = access.require_box(unit.session, actor, username, name, Level.MANAGE)
     if request.name is not None:
         box.name = request.name
     if request.short_description is not None:
         box.short_description = request.short_description
     if request.description is not None:
-        set_description(box, request.description)
+        description.set_on(box)
     if request.is_private is not None:
         box.private = request.is_private
     flush_unique(unit.session, f"box {username}/{request.name} already exists")
@@ -145,10 +146,11 @@ def create_version(
     unit: UnitOfWork, urls: Urls, actor: access.Actor, username: str, name: str, fields: dict
 ) -> dict:
     request = parse(bodies.VersionCreate, fields)
+    description = Description.render(request.description)
     box = access.require_box(unit.session, actor, username, name, Level.PUBLISH)
     clash = f"version {request.version} of box {box.account.username}/{box.name} already exists"
     version = Version(box=box, version=request.version)
-    set_description(version, request.description)
+    description.set_on(version)
     unit.session.add(version)
     flush_unique(unit.session, clash)
     box.updated_at = utcnow()
@@ -173,6 +175,7 @@ def update_version(
     fields: dict,
 ) -> dict:
     request = parse(bodies.VersionUpdate, fields)
+    description = Description.render(request.description)
     found = access.require_version(unit.session, actor, username, name, version, Level.PUBLISH)
     if request.version is not None and request.version != found.version:
         if found.status != VersionStatus.UNRELEASED:
@@ -182,7 +185,7 @@ def update_version(
             )
         found.version = request.version
     if request.description is not None:
-        set_description(found, request.description)
+        description.set_on(found)
     flush_unique(unit.session, f"version {request.version} already exists")
     unit.emit("version.updated", version_event(found))
     return version_dict(urls, found.box, found)

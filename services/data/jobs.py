@@ -19,7 +19,6 @@ import re
 from collections import Counter
 from collections.abc import Mapping
 from typing import Any, cast
-from urllib.parse import urlsplit
 
 from psycopg2.extras import Json
 from sqlalchemy import Table, func, insert, or_, select
@@ -29,6 +28,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from services.toolkit.errors import InvalidInput, NotFound
 from services.toolkit.metrics import record_job_transition
+from services.toolkit.outbound import url_origin
 
 from . import access, lifecycle
 from .access import Actor, Level
@@ -630,15 +630,14 @@ def describe(session: Session, actor: Actor, job_id: int) -> dict[str, Any]:
 
 
 def shown_url(url: str) -> str:
-    """Return ``url`` without its user information and query, which may carry credentials.
+    """Return the scheme, host and port of ``url``, and a mark where the rest was.
 
-    Every member who may read a job reads its payload, while only the
-    operator gets the URL a box is imported from in full.
+    The path, query and user information may carry credentials. Every member
+    who may read a job reads its payload, while only the operator gets the
+    URL a box is imported from in full.
     """
-    parts = urlsplit(url)
-    host = parts.netloc.rpartition("@")[2]
-    query = "?[redacted]" if parts.query else ""
-    return f"{parts.scheme}://{host}{parts.path}{query}"
+    origin = url_origin(url)
+    return origin if url in (origin, origin + "/") else f"{origin}/[redacted]"
 
 
 def find(

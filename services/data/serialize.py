@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
@@ -33,15 +34,26 @@ def render_markdown(text: str | None) -> str:
     return _markdown.render(text) if text else ""
 
 
-def set_description(item: Box | Version, text: str | None) -> None:
-    """Set the Markdown description of a box or version, and its HTML rendering.
+@dataclass(frozen=True)
+class Description:
+    """A Markdown description and its HTML, rendered once, when it is written."""
 
-    Rendering 64 KiB of Markdown took up to 0.7 s in a measurement (markdown-it-py
-    4, many brackets), so it runs on a thread, where the interpreter keeps
-    switching to the other requests.
-    """
-    item.description = text
-    item.description_html = run_in_thread(render_markdown, text) if text else None
+    markdown: str | None
+    html: str | None
+
+    @classmethod
+    def render(cls, text: str | None) -> Description:
+        """Render ``text`` on a thread, where the interpreter keeps switching to other requests.
+
+        Rendering 64 KiB of Markdown took up to 0.7 s in a measurement
+        (markdown-it-py 4, many brackets). Callers render before they lock
+        the box, so that other requests on it do not wait for this.
+        """
+        return cls(text, run_in_thread(render_markdown, text) if text else None)
+
+    def set_on(self, item: Box | Version) -> None:
+        item.description = self.markdown
+        item.description_html = self.html
 
 
 def description_html(item: Box | Version) -> str:

@@ -151,26 +151,29 @@ def finish_upload(
     The provider is served once a box.inspect job, submitted here, verifies the file.
     """
     session = unit.session
-    # Every change to a box locks the box's row first, so this does too: a
+    # Every change to a box locks the box's row first, and so does this: a
     # release, deletion or change that races this upload waits for it or is read by it.
-    found = session.scalar(
-        select(UploadTarget.provider_id).where(UploadTarget.token_hash == hash_token(token))
-    )
+    found = session.execute(
+        select(UploadTarget.provider_id, UploadTarget.job_id).where(
+            UploadTarget.token_hash == hash_token(token)
+        )
+    ).first()
     if found is not None:
         session.execute(
             select(Box.id)
             .join(Version, Version.box_id == Box.id)
             .join(Provider, Provider.version_id == Version.id)
-            .where(Provider.id == found)
-            .with_for_update(of=Box)
+            .where(Provider.id == found.provider_id)
+            .with_for_update(of=Box, key_share=True)
         )
-    target = _usable_target(session, token, lock=True)
-    if target.job_id is not None:
-        # Locked, so that a cancel either comes first and is read here or waits.
-        job = session.get(Job, target.job_id, with_for_update=True)
+    if found is not None and found.job_id is not None:
+        # Locked before the target, as an import's next attempt locks them,
+        # so that a cancel either comes first and is read here or waits.
+        job = session.get(Job, found.job_id, with_for_update=True)
         if job is None or job.state != JobState.RUNNING:
             state = job.state.value if job is not None else "deleted"
-            raise Conflict(f"box.import job {target.job_id} is {state}; its file is not stored")
+            raise Conflict(f"box.import job {found.job_id} is {state}; its file is not stored")
+    target = _usable_target(session, token, lock=True)
     # Updating the row, not only skipping the conflict, takes its lock: a
     # garbage collection that selected it waits or skips it, and one that
     # already deleted it makes this insert a new row.
@@ -224,7 +227,9 @@ def complete_direct_upload(
         raise NotFound("upload not found; request a new upload URL")
     provider = target.provider
     box = provider.version.box
-    access.require_box(unit.session, actor, box.account.username, box.name, Level.PUBLISH)
+    access.require_box(
+        unit.session, actor, box.account.username, box.name, Level.PUBLISH, lock=False
+    )
     if target.completed_at is None:
         detail = f": {provider.last_error}" if provider.last_error else ""
         raise Unprocessable(f"the box file was not received{detail}")
@@ -264,15 +269,16 @@ def authorize_download(
     if count:
         # Increments in SQL, so that concurrent downloads never lose a count.
         # A download changes neither object, so updated_at keeps its value.
-        unit.session.execute(
-            update(Provider)
-            .where(Provider.id == found.id)
-            .values(downloads=Provider.downloads + 1, updated_at=Provider.updated_at)
-        )
+        # The box's row comes first, in the order every change to a box takes them.
         unit.session.execute(
             update(Box)
             .where(Box.id == found.version.box_id)
             .values(downloads=Box.downloads + 1, updated_at=Box.updated_at)
+        )
+        unit.session.execute(
+            update(Provider)
+            .where(Provider.id == found.id)
+            .values(downloads=Provider.downloads + 1, updated_at=Provider.updated_at)
         )
     if found.original_url is not None:
         return {"url": found.original_url}

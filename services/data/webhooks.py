@@ -56,7 +56,8 @@ def _scope(
 ) -> tuple[Account, Box | None]:
     """Return the account, and the box if named, whose webhooks ``actor`` manages."""
     if box_name is not None:
-        box = access.require_box(session, actor, username, box_name, Level.MANAGE)
+        # Subscriptions change no box, so the box's row is not locked.
+        box = access.require_box(session, actor, username, box_name, Level.MANAGE, lock=False)
         return box.account, box
     account = access.require_account(session, username)
     access.check_level(

@@ -219,8 +219,8 @@ class RejectionWriter:
         return getattr(self._file, name)
 
 
-# What the parser reports for a header line it could not read. It reports
-# defects of a multipart body too, which it never sees here, so those are ignored.
+# What the parser reports for a header line it could not read. It also
+# reports defects of a multipart body, which it never reads here, so those are ignored.
 HEADER_DEFECTS = (
     email.errors.MissingHeaderBodySeparatorDefect,
     email.errors.FirstHeaderLineIsContinuationDefect,
@@ -236,9 +236,9 @@ def _header_problem(headers: HTTPMessage) -> str | None:
     break in its value. A proxy may read such lines differently, so Atlas
     rejects them.
     """
-    if headers.get_payload() or any(
-        isinstance(defect, HEADER_DEFECTS) for defect in headers.defects
-    ):
+    # The lines after a bad one become the message's payload, but only the
+    # defect marks them, since a message/* Content-Type makes even no lines a payload.
+    if any(isinstance(defect, HEADER_DEFECTS) for defect in headers.defects):
         return "the request has a header line that is not NAME: VALUE"
     if any("\n" in value or "\r" in value for value in headers.values()):
         return "the request has a header folded over more than one line"

@@ -88,7 +88,10 @@ def inspect(chunks: Iterable[bytes], expected: Expectation) -> Verdict:
 
     if sha256.hexdigest() != expected.sha256:
         return Verdict(False, "the stored file does not match its sha256; upload it again")
-    if declared is not None and declared.hexdigest() != (expected.checksum or "").lower():
+    declared_value = (expected.checksum or "").lower()
+    if expected.checksum_type == "sha256" and sha256.hexdigest() != declared_value:
+        return Verdict(False, "the file's sha256 does not match the declared checksum")
+    if declared is not None and declared.hexdigest() != declared_value:
         return Verdict(
             False, f"the file's {expected.checksum_type} does not match the declared checksum"
         )

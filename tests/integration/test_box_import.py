@@ -290,4 +290,4 @@ def test_job_shows_import_url_without_credentials(user: Client, source: BoxSourc
     job = wait_for_job(user, submitted["id"])
 
     assert job["state"] == "succeeded", job
-    assert job["payload"]["url"] == f"http://{origin}/{path}?[redacted]"
+    assert job["payload"]["url"] == f"http://{origin}/[redacted]"

@@ -78,6 +78,18 @@ CASES = {
 }
 
 
+@pytest.mark.parametrize("content_type", ["message/rfc822", "multipart/mixed; boundary=x"])
+def test_mail_content_types_pass_header_checks(suite: Suite, content_type: str) -> None:
+    request = (
+        f"POST /api/v1/boxes HTTP/1.1\r\nHost: x\r\nContent-Type: {content_type}\r\n"
+        "Content-Length: 2\r\nConnection: close\r\n\r\n{}"
+    )
+
+    status, _, body = send_raw(suite.api_url, request.encode())
+
+    assert status == 401, body
+
+
 @pytest.mark.parametrize("case", CASES)
 def test_rejection_has_error_format(suite: Suite, case: str) -> None:
     request, expected_status = CASES[case]

@@ -65,3 +65,44 @@ def test_upgrade_renders_stored_descriptions() -> None:
         drop_test_database(name)
 
     assert rendered == "<p><strong>bold</strong></p>\n"
+
+
+def test_upgrade_clears_checksums_that_atlas_filled_in() -> None:
+    name = f"atlas_migrations_{uuid.uuid4().hex[:8]}"
+    url = create_test_database(name)
+    engine = create_engine(url)
+    stored, declared = "a" * 64, "b" * 64
+    try:
+        command.downgrade(alembic_config(url), "0012")
+        with engine.begin() as connection:
+            for statement in (
+                "INSERT INTO accounts (username, kind, created_at, updated_at)"
+                " VALUES ('old', 'user', now(), now())",
+                "INSERT INTO boxes (account_id, name, private, downloads, created_at, updated_at)"
+                " SELECT id, 'base', false, 0, now(), now() FROM accounts",
+                "INSERT INTO versions (box_id, version, status, created_at, updated_at)"
+                " SELECT id, '1.0.0', 'unreleased', now(), now() FROM boxes",
+                f"INSERT INTO artifacts (sha256, size, created_at) VALUES ('{stored}', 1, now())",
+            ):
+                connection.execute(text(statement))
+            for provider, checksum in (("libvirt", stored), ("virtualbox", declared)):
+                connection.execute(
+                    text(
+                        "INSERT INTO providers (version_id, name, architecture,"
+                        " default_architecture, state, checksum_type, checksum, artifact_sha256,"
+                        " downloads, created_at, updated_at)"
+                        " SELECT id, :provider, 'unknown', true, 'uploaded', 'sha256', :checksum,"
+                        " :stored, 0, now(), now() FROM versions"
+                    ),
+                    {"provider": provider, "checksum": checksum, "stored": stored},
+                )
+        command.upgrade(alembic_config(url), "head")
+        with engine.connect() as connection:
+            checksums = dict(
+                connection.execute(text("SELECT name, checksum FROM providers")).tuples().all()
+            )
+    finally:
+        engine.dispose()
+        drop_test_database(name)
+
+    assert checksums == {"libvirt": None, "virtualbox": declared}

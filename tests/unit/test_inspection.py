@@ -106,7 +106,7 @@ def test_sha256_mismatch_is_rejected() -> None:
     assert verdict.reason == "the stored file does not match its sha256; upload it again"
 
 
-@pytest.mark.parametrize("algorithm", ["md5", "sha1", "sha384", "sha512"])
+@pytest.mark.parametrize("algorithm", ["md5", "sha1", "sha256", "sha384", "sha512"])
 def test_declared_checksum_is_verified(algorithm: str) -> None:
     box = build_box()
     good = hashlib.new(algorithm, box).hexdigest()

@@ -22,7 +22,11 @@ class UploadsRpc(DataBase):
         architecture: str | None = None,
         direct: bool = False,
     ) -> dict:
-        """Return ``{"token", "expires_at"}``: the single-use token of a binstore upload URL."""
+        """Return the single-use token of a binstore upload URL.
+
+        Keys: token, expires_at, and checksum_type and checksum, which the
+        file must match (None unless the provider declares a checksum).
+        """
         ttl = float(cfg.setting(self.config, cfg.UPLOAD_TARGET_TTL))
         with self.db.transaction() as unit:
             return uploads.create_upload_target(
