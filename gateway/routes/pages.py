@@ -39,18 +39,18 @@ class PageRoutes(PageBase):
         page_number = _page_number(request.args.get("page"))
         parameters = {name: value for name, value in query.items() if value}
 
-        status, error = 200, None
+        status, error, retry_after = 200, None, None
         try:
             results = self.data.search_boxes(
                 visitor.actor, {**parameters, "limit": SEARCH_PAGE_SIZE, "page": page_number}
             )["boxes"]
         except AtlasError as exc:
-            results, status, error = [], exc.status, str(exc)
+            results, status, error, retry_after = [], exc.status, str(exc), exc.retry_after
         pages = {
             "previous": urlencode({**parameters, "page": page_number - 1}),
             "next": urlencode({**parameters, "page": page_number + 1}),
         }
-        return self.render(
+        response = self.render(
             request,
             visitor,
             "home.html",
@@ -62,6 +62,9 @@ class PageRoutes(PageBase):
             pages=pages,
             has_next=len(results) == SEARCH_PAGE_SIZE,
         )
+        if retry_after is not None:
+            response.headers["Retry-After"] = str(retry_after)
+        return response
 
     @page("GET", "/<username>")
     def account_page(self, request: Request, visitor: Visitor, username: str) -> Response:

@@ -28,6 +28,7 @@ import pytest
 from nameko.standalone.rpc import ClusterRpcProxy
 from sqlalchemy import create_engine, text
 
+from services.toolkit.errors import ServiceUnavailable
 from services.toolkit.jobs import JobQueues, job_queue
 from tests.conftest import (
     _rabbit_api,
@@ -122,7 +123,12 @@ class Cluster:
 
     def wait_until_all_finished(self, job_ids: list[int]) -> dict[str, int]:
         def finished() -> dict[str, int] | None:
-            counts = self.counts()
+            try:
+                counts = self.counts()
+            except ServiceUnavailable:
+                # A pooled connection that a fault just closed fails one
+                # query with 503, as any client may see; the next poll retries.
+                return None
             done = counts["succeeded"] + counts["failed"] + counts["cancelled"]
             return counts if done == len(job_ids) else None
 
