@@ -38,6 +38,10 @@ SUBMITTED_BATCH = 200
 REBUILD_RETRY_DELAY = 1.0
 # Seconds between counts of the jobs in each state for the atlas_jobs gauge.
 COUNT_INTERVAL = 15.0
+# Seconds after this instance starts during which a failed scan or rebuild
+# is logged at INFO: the services of a suite start together, and data may
+# not respond yet.
+STARTUP_GRACE = 30.0
 
 
 class Dispatcher(DependencyProvider):
@@ -54,6 +58,12 @@ class Dispatcher(DependencyProvider):
         # queued together, so many jobs share one data transaction.
         self.submitted: Batcher[dict[str, Any], None] = Batcher(SUBMITTED_BATCH)
         self.counted_at = 0.0
+        self.started_at = time.monotonic()
+
+    def log_failure(self, message: str, *args: Any) -> None:
+        """Log a failure that the next scan retries: at INFO while this instance starts."""
+        starting = time.monotonic() - self.started_at < STARTUP_GRACE
+        log.log(logging.INFO if starting else logging.WARNING, message, *args)
 
     def stop(self) -> None:
         self.queues.close()
@@ -93,7 +103,7 @@ class JobsService(ServiceOperations):
             self._scan()
         except ServiceUnavailable as exc:
             # Expected while data starts or restarts; the next scan tries again.
-            log.warning("skipped a job scan: %s", exc)
+            self.dispatcher.log_failure("skipped a job scan: %s", exc)
 
     def _scan(self) -> None:
         self._ensure_rebuilt()
@@ -155,7 +165,9 @@ class JobsService(ServiceOperations):
                 self.rebuild()
             except Exception as exc:
                 dispatcher.rebuild_failed_at = time.monotonic()
-                log.warning("rebuilding the job queues failed, the next scan retries: %s", exc)
+                dispatcher.log_failure(
+                    "rebuilding the job queues failed, the next scan retries: %s", exc
+                )
                 raise
             dispatcher.rebuilt = True
 
