@@ -86,8 +86,11 @@ class Browser:
 
     def wait_for(self, css: str) -> WebElement:
         """Return the element matching ``css`` once the page shows it."""
-        self.wait_until(lambda: self.find_all(css), f"no element matches {css} on {self.path}")
-        return self.find(css)
+        # The element that the wait found, since a second query can run on
+        # the next document when the page was still navigating.
+        message = f"no element matches {css} on {self.path}"
+        found = self.wait_until(lambda: self.find_all(css), message)
+        return found[0]
 
     def run(self, script: str, *args: Any) -> Any:
         return self.driver.execute_script(script, *args)

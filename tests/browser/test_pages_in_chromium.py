@@ -212,9 +212,12 @@ def test_publishing_works_without_javascript(
 
     browser.find('input[type="file"]').send_keys(str(box_file))
     browser.click_text("Upload")
-    browser.wait_for("#upload-done")
-    # Binstore redirected the plain form post back; with scripts the page would not reload.
-    assert browser.path.endswith("/upload?upload=done")
+    # Binstore redirects the plain form post back; with scripts the page would not reload.
+    # The upload page has a hidden #upload-done for scripts, so the new address comes first.
+    browser.wait_until(
+        lambda: browser.path.endswith("/upload?upload=done"), "binstore did not redirect back"
+    )
+    assert browser.wait_for("#upload-done").is_displayed()
     browser.screenshot("upload-complete-without-javascript")
     browser.click_text("Back to the box")
     browser.click_text("Release v0.1.0")
