@@ -7,6 +7,7 @@ import datetime as dt
 from werkzeug.wrappers import Request, Response
 
 from services.toolkit.errors import AtlasError, NotFound, TooManyRequests, Unauthenticated
+from services.toolkit.numbers import whole_number
 
 from ..auth import client_address
 from ..web.base import PageBase, page
@@ -118,10 +119,11 @@ class AccountPageRoutes(PageBase):
     def submit_token_revoke(self, request: Request, visitor: Visitor, token_id: str) -> Response:
         actor = self.require_visitor(request, visitor)
         self.form(request, visitor)
-        if not (token_id.isascii() and token_id.isdigit()) or len(token_id) > 9:
+        number = whole_number(token_id, 9)
+        if number is None:
             raise NotFound(f"token {token_id!r} not found")
         try:
-            self.data.revoke_token_by_id(actor, int(token_id))
+            self.data.revoke_token_by_id(actor, number)
         except AtlasError as exc:
             return self.render_tokens(request, visitor, status=exc.status, error=str(exc))
         return self.redirect(visitor, "/-/tokens")

@@ -13,6 +13,7 @@ from urllib.parse import urlencode
 from werkzeug.wrappers import Request, Response
 
 from services.toolkit.errors import AtlasError, NotFound
+from services.toolkit.numbers import whole_number
 
 from ..web.base import PageBase, page
 from ..web.security import Visitor
@@ -44,24 +45,22 @@ def _list_query(request: Request) -> dict[str, str]:
     return {name: value for name, value in query.items() if value}
 
 
-def _is_job_id(value: str) -> bool:
-    # isdigit() alone admits digits such as "²" that int() rejects, and
-    # CPython 3.11's int() rejects more than 4300 digits by default.
-    if not (value.isascii() and value.isdigit() and len(value) <= len(str(MAX_JOB_ID))):
-        return False
-    return int(value) <= MAX_JOB_ID
+def _job_number(value: str) -> int | None:
+    """Return the job id that ``value`` writes, or None if it is not a bigint job id."""
+    number = whole_number(value, len(str(MAX_JOB_ID)))
+    return number if number is not None and number <= MAX_JOB_ID else None
 
 
 def _job_id(value: str) -> int:
-    if not _is_job_id(value):
+    number = _job_number(value)
+    if number is None:
         raise NotFound(f"job {value!r} not found; a job id is a positive whole number")
-    return int(value)
+    return number
 
 
 def _before(request: Request) -> int | None:
-    value = request.args.get("before", "")
     # A cursor that is not a bigint job id is ignored, so the list starts from the newest job.
-    return int(value) if _is_job_id(value) else None
+    return _job_number(request.args.get("before", ""))
 
 
 class JobPageRoutes(PageBase):

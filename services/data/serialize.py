@@ -205,6 +205,18 @@ def downloads_dict(box: Box, with_unreleased: bool) -> dict[str, Any]:
     }
 
 
+def _metadata_provider(urls: Urls, box: Box, version: Version, provider: Provider) -> dict:
+    checksum_type, checksum = provider.served_checksum
+    return {
+        "name": provider.name,
+        "url": provider.original_url or urls.download(box, version, provider),
+        "checksum": checksum,
+        "checksum_type": checksum_type,
+        "architecture": provider.architecture,
+        "default_architecture": provider.default_architecture,
+    }
+
+
 def metadata_dict(urls: Urls, box: Box) -> dict[str, Any]:
     """Build the box catalog that ``vagrant box add`` reads: released versions only."""
     versions = []
@@ -212,14 +224,7 @@ def metadata_dict(urls: Urls, box: Box) -> dict[str, Any]:
         if version.status != VersionStatus.ACTIVE:
             continue
         providers = [
-            {
-                "name": p.name,
-                "url": p.original_url or urls.download(box, version, p),
-                "checksum": p.served_checksum[1],
-                "checksum_type": p.served_checksum[0],
-                "architecture": p.architecture,
-                "default_architecture": p.default_architecture,
-            }
+            _metadata_provider(urls, box, version, p)
             for p in sorted(version.providers, key=lambda p: (p.name, p.architecture))
             if p.served
         ]

@@ -219,7 +219,7 @@ class RejectionWriter:
         return getattr(self._file, name)
 
 
-# What the parser reports for a header line it could not read. It also
+# Defects the parser reports for a header line it could not read. It also
 # reports defects of a multipart body, which it never reads here, so those are ignored.
 HEADER_DEFECTS = (
     email.errors.MissingHeaderBodySeparatorDefect,

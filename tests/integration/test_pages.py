@@ -218,6 +218,20 @@ def upload_form(html: str) -> tuple[str, str]:
     return action.replace("&amp;", "&"), next_url.replace("&amp;", "&")
 
 
+def post_upload_form(
+    visitor: PageVisitor, action: str, next_url: str, content: bytes | None = None, **options: Any
+) -> requests.Response:
+    """Post a box file as the upload page's form does without JavaScript."""
+    box = build_box() if content is None else content
+    return visitor.http.post(
+        action,
+        data={"next": next_url},
+        files={"file": ("test.box", box, "application/octet-stream")},
+        timeout=30,
+        **options,
+    )
+
+
 def create_provider_page(visitor: PageVisitor, person: str, **provider: str) -> str:
     """Create a box, version 1.0.0 and a provider through the pages; return the upload page path."""
     name = unique("box")
@@ -242,12 +256,7 @@ def test_upload_form_works_without_javascript(
     action, next_url = upload_form(visitor.get(upload_page).text)
     content = build_box(architecture="amd64")
 
-    response = visitor.http.post(
-        action,
-        data={"next": next_url},
-        files={"file": ("test.box", content, "application/octet-stream")},
-        timeout=30,
-    )
+    response = post_upload_form(visitor, action, next_url, content)
 
     assert urlsplit(action).netloc == urlsplit(suite.binstore_url).netloc
     assert response.status_code == 200
@@ -261,12 +270,7 @@ def test_rejected_upload_shows_binstore_reason(visitor: PageVisitor, person: str
     upload_page = create_provider_page(visitor, person, checksum_type="sha256", checksum="0" * 64)
     action, next_url = upload_form(visitor.get(upload_page).text)
 
-    response = visitor.http.post(
-        action,
-        data={"next": next_url},
-        files={"file": ("test.box", build_box(), "application/octet-stream")},
-        timeout=30,
-    )
+    response = post_upload_form(visitor, action, next_url)
 
     assert "The upload failed: checksum mismatch" in response.text
 
@@ -287,13 +291,7 @@ def test_upload_error_shows_only_on_its_page(visitor: PageVisitor, person: str) 
     upload_page = create_provider_page(visitor, person, checksum_type="sha256", checksum="0" * 64)
     other_page = create_provider_page(visitor, person)
     action, next_url = upload_form(visitor.get(upload_page).text)
-    rejected = visitor.http.post(
-        action,
-        data={"next": next_url},
-        files={"file": ("test.box", build_box(), "application/octet-stream")},
-        timeout=30,
-        allow_redirects=False,
-    )
+    rejected = post_upload_form(visitor, action, next_url, allow_redirects=False)
     query = urlsplit(rejected.headers["Location"]).query
 
     own = visitor.get(f"{upload_page}?{query}").text
@@ -307,13 +305,8 @@ def test_control_characters_in_next_give_json(visitor: PageVisitor, person: str)
     visitor.sign_in(person)
     action, next_url = upload_form(visitor.get(create_provider_page(visitor, person)).text)
 
-    response = visitor.http.post(
-        action,
-        data={"next": next_url + "\r\nSet-Cookie: planted=1"},
-        files={"file": ("test.box", build_box(), "application/octet-stream")},
-        timeout=30,
-        allow_redirects=False,
-    )
+    planted = next_url + "\r\nSet-Cookie: planted=1"
+    response = post_upload_form(visitor, action, planted, allow_redirects=False)
 
     assert response.status_code == 200, response.text
     assert response.json()["success"] is True
