@@ -36,6 +36,7 @@ from nameko.web.handlers import HttpRequestHandler
 from nameko.web.server import parse_address
 
 from services.toolkit import config as cfg
+from services.toolkit.container import is_starting
 from services.toolkit.errors import ServiceUnavailable
 from services.toolkit.health import CRITICAL, PASSING, InstanceHealth, summarize
 
@@ -221,7 +222,8 @@ class ConsulRegistration(DependencyProvider):
         assert self.client is not None
         if not self.registered and not self.register():
             return
-        if self.is_http_service():
+        if self.is_http_service() or is_starting(self.container):
+            # The TTL check stays critical, as registered, until the start is over.
             return
         report = self.health.check()
         output = summarize(report)

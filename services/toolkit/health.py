@@ -1,12 +1,12 @@
 """Health of one service instance: whether it can do its work right now.
 
-An instance is healthy while the broker responds on its own connection and
-every dependency that can fail on its own (the data service's database,
-binstore's storage) passes its probe. A dependency provider takes part by
-defining ``probe_health()``, which returns nothing when healthy and raises
-with a readable message when not. ``InstanceHealth`` runs the probes for
-``GET /health/instance``, the ``instance_health`` RPC method and the Consul
-TTL check.
+An instance is healthy once it has finished starting, while the broker
+responds on its own connection and every dependency that can fail on its
+own (the data service's database, binstore's storage) passes its probe. A
+dependency provider takes part by defining ``probe_health()``, which
+returns nothing when healthy and raises with a readable message when not.
+``InstanceHealth`` runs the probes for ``GET /health/instance``, the
+``instance_health`` RPC method and the Consul TTL check.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from nameko.extensions import DependencyProvider
 from nameko.utils import sanitize_url
 
 from services.toolkit import config as cfg
+from services.toolkit.container import is_starting
 
 log = logging.getLogger(__name__)
 
@@ -129,6 +130,10 @@ class BrokerUnreachable(Exception):
     """The broker did not respond to a round trip on the probe's connection."""
 
 
+class StillStarting(Exception):
+    """Some of the instance's extensions have not finished starting."""
+
+
 def consumed_queues(container: Any) -> list[str]:
     """Return the names of the shared, durable queues the container's entrypoints read."""
     names = set()
@@ -165,9 +170,9 @@ def summarize(report: dict[str, Any]) -> str:
 class InstanceHealth(DependencyProvider):
     """Run the health probes of the service instance it is declared on.
 
-    Probes are the broker (always) and every other dependency of the service
-    that implements ``HealthProbe``; each gets ``ATLAS.health_timeout``
-    seconds.
+    Probes are the end of the container's start and the broker (always), and
+    every other dependency of the service that implements ``HealthProbe``;
+    each gets ``ATLAS.health_timeout`` seconds.
     """
 
     broker: BrokerProbe
@@ -188,13 +193,20 @@ class InstanceHealth(DependencyProvider):
         # consumer also satisfies the queue check; only the broker round trip
         # is this instance's own.
         queues = consumed_queues(self.container)
-        probes: dict[str, Callable[[], None]] = {"broker": lambda: self.broker.probe_health(queues)}
+        probes: dict[str, Callable[[], None]] = {
+            "start": self.probe_started,
+            "broker": lambda: self.broker.probe_health(queues),
+        }
         for dependency in self.container.dependencies:
             if dependency is not self and isinstance(dependency, HealthProbe):
                 probes[getattr(dependency, "attr_name", type(dependency).__name__)] = (
                     dependency.probe_health
                 )
         return probes
+
+    def probe_started(self) -> None:
+        if is_starting(self.container):
+            raise StillStarting("still starting")
 
     def check(self) -> dict[str, Any]:
         """Return ``{"status": "passing" | "critical", "instance", "checks": {name: {...}}}``.

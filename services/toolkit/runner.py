@@ -25,6 +25,7 @@ from typing import Any  # noqa: E402
 from nameko.runners import ServiceRunner  # noqa: E402
 
 from services.toolkit.config import load_config  # noqa: E402
+from services.toolkit.container import CONTAINER_CLASS, CONTAINER_CLASS_KEY  # noqa: E402
 from services.toolkit.logs import set_process_service  # noqa: E402
 from services.toolkit.shutdown import GracefulStop, grace_period  # noqa: E402
 
@@ -46,6 +47,7 @@ def import_service(name: str) -> Any:
 
 
 def run(names: list[str], config: dict[str, Any]) -> None:
+    config.setdefault(CONTAINER_CLASS_KEY, CONTAINER_CLASS)
     runner = ServiceRunner(config)
     set_process_service(names[0] if len(names) == 1 else None)
     for name in names:

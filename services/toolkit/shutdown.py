@@ -1,6 +1,8 @@
 """Graceful stop of the services in one process, on SIGTERM or SIGINT.
 
-The stop runs in three steps, for every service the process runs:
+The stop runs in three steps, for every service the process runs, once
+the services have finished starting (a signal that comes during the start
+waits for it, as ``services.toolkit.container`` explains):
 
 1. Every extension that defines ``before_stop()`` is called first.
    ``ConsulRegistration`` deregisters the instance there, so that nothing
@@ -30,6 +32,7 @@ import eventlet
 from nameko.runners import ServiceRunner
 
 from services.toolkit import config as cfg
+from services.toolkit.container import wait_until_started
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +114,14 @@ class GracefulStop:
     def stop(self) -> None:
         deadline = time.monotonic() + self.grace_period
         containers = list(self.runner.containers)
+        for container in containers:
+            if not wait_until_started(container, deadline - time.monotonic()):
+                log.warning(
+                    "%s did not finish starting within the grace period; killing it",
+                    container.service_name,
+                )
+                self.runner.kill()
+                return
         for container in containers:
             call_before_stop(container)
         pool = eventlet.GreenPool(max(1, len(containers)))

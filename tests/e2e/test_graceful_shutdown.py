@@ -28,6 +28,7 @@ from services.toolkit.runner import SERVICES, import_service
 from tests.boxes import build_box, sha256
 from tests.conftest import Client, free_port, unique
 from tests.operations import ConsulAgent, wait_for
+from tests.slow_start import STARTING_MESSAGE
 from tests.suite_process import ROOT, RunningSuite, SuiteFailed, running_suite
 
 EXIT_TIMEOUT = 90  # seconds a signalled process may take to exit before the test fails
@@ -71,7 +72,7 @@ class ServiceProcess:
 def start_service(suite: RunningSuite, tmp_path: Path) -> Iterator[Any]:
     started: list[ServiceProcess] = []
 
-    def start(name: str, **env: str) -> ServiceProcess:
+    def start(name: str, *, wait: bool = True, **env: str) -> ServiceProcess:
         port = free_port()
         process_env = {
             **suite.env,
@@ -95,7 +96,7 @@ def start_service(suite: RunningSuite, tmp_path: Path) -> Iterator[Any]:
             )
         service = ServiceProcess(name, port, process, log_path)
         started.append(service)
-        if not wait_for(lambda: answers(service), START_TIMEOUT, step=0.2):
+        if wait and not wait_for(lambda: answers(service), START_TIMEOUT, step=0.2):
             raise AssertionError(f"{name} did not start:\n{service.log()}")
         return service
 
@@ -320,3 +321,28 @@ def test_service_exits_zero_after_sigterm(
     assert exit_code == 0, service.log()
     assert "finished all work under way" in service.log()
     assert stopped
+
+
+def test_sigterm_during_start_waits_for_the_start(start_service: Any) -> None:
+    service = start_service("tests.slow_start:SlowStartService", wait=False)
+    assert wait_for(lambda: STARTING_MESSAGE in service.log(), START_TIMEOUT), service.log()
+    assert wait_for(lambda: health_status(service) is not None, START_TIMEOUT), service.log()
+    health = requests.get(service.url + "/health/instance", timeout=5)
+
+    service.process.send_signal(signal.SIGTERM)
+    exit_code = service.wait_for_exit()
+    log = service.log()
+
+    assert health.status_code == 503, health.text
+    assert health.json()["checks"]["start"] == {"status": "critical", "output": "still starting"}
+    assert exit_code == 0, log
+    assert "finished all work under way" in log, log
+    assert log.index("started tests.slow_start") < log.index("finished all work under way"), log
+    assert "Traceback" not in log, log
+
+
+def health_status(service: ServiceProcess) -> int | None:
+    try:
+        return requests.get(service.url + "/health/instance", timeout=2).status_code
+    except requests.RequestException:
+        return None
