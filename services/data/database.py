@@ -114,6 +114,27 @@ def create_data_engine(url: str, pool_size: int) -> Engine:
     return engine
 
 
+class WriteInReadSession(Exception):
+    """A statement other than a query ran in a session meant for reading."""
+
+
+def read_only(engine: Engine) -> Engine:
+    """Make ``engine`` raise on any statement but a query, before it reaches the database.
+
+    Read sessions commit every statement as it runs, so a write there would
+    not be rolled back with the rest of a failed request.
+    """
+
+    @sqlalchemy_event.listens_for(engine, "before_cursor_execute")
+    def reject_writes(connection: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if not statement.lstrip()[:6].upper().startswith(("SELECT", "WITH", "SHOW")):
+            raise WriteInReadSession(
+                f"invalid statement in a read session, which allows only queries: {statement[:80]}"
+            )
+
+    return engine
+
+
 @functools.lru_cache(maxsize=64)
 def _write_outbox_sql(events: int) -> str:
     """Return the INSERT of ``events`` outbox rows that returns their ids in ascending order.
@@ -227,8 +248,8 @@ class DatabaseAccess:
 
     @contextmanager
     def read(self) -> Iterator[Session]:
-        """Yield a session for queries that change nothing."""
-        session = self._provider.sessionmaker()
+        """Yield a session for queries that change nothing, each its own transaction."""
+        session = self._provider.read_sessionmaker()
         try:
             yield session
         except DBAPIError as exc:
@@ -258,6 +279,7 @@ class Database(DependencyProvider):
 
     engine: Engine
     sessionmaker: sessionmaker[Session]
+    read_sessionmaker: sessionmaker[Session]
 
     def __init__(self, on_emit: EmitObserver | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -270,6 +292,13 @@ class Database(DependencyProvider):
             cfg.database_url(config), pool_size=int(config.get("max_workers", 10))
         )
         self.sessionmaker = sessionmaker(bind=self.engine, expire_on_commit=False)
+        # Reads run each statement in its own transaction, which saves the
+        # round trips of BEGIN and ROLLBACK. At READ COMMITTED, PostgreSQL's
+        # default, each statement takes its own snapshot anyway.
+        self.read_sessionmaker = sessionmaker(
+            bind=read_only(self.engine.execution_options(isolation_level="AUTOCOMMIT")),
+            expire_on_commit=False,
+        )
         self.exchange: Exchange = get_event_exchange(self.container.service_name, config)
         # Ids of events published but not yet marked so in the outbox.
         self.published: list[int] = []

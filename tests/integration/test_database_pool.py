@@ -96,3 +96,23 @@ def test_failed_ping_replaces_whole_pool(
             assert backend_pid(second) not in pids
     finally:
         engine.dispose()
+
+
+def test_read_engine_runs_queries_without_transaction(engine: Engine) -> None:
+    reader = database.read_only(engine.execution_options(isolation_level="AUTOCOMMIT"))
+
+    with reader.connect() as connection:
+        first = connection.execute(text("SELECT txid_current_if_assigned(), now()")).one()
+        second = connection.execute(text("SELECT now()")).scalar_one()
+        with pytest.raises(database.WriteInReadSession):
+            connection.execute(text("CREATE TABLE written_in_read (id int)"))
+    with engine.connect() as connection:
+        level = connection.execute(text("SHOW transaction_isolation")).scalar_one()
+        table = connection.execute(text("SELECT to_regclass('written_in_read')")).scalar_one()
+
+    assert first[0] is None
+    # now() is the start of the transaction, so it differs only between transactions.
+    assert second > first[1]
+    assert table is None
+    # The shared pool's connections return to the default level after the read.
+    assert level == "read committed"
