@@ -36,6 +36,7 @@ def test_bench_quick_run_writes_results(tmp_path: Path) -> None:
     table = output.read_text()
     assert "box metadata GET" in table
     assert "bare nameko RPC ping" in table
+    assert "get_box RPC alone" in table
     assert "end-to-end no-op jobs" in table
     assert "Celery 5.7.0, acks_late" in table
     assert "- cores: " in table
