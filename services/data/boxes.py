@@ -40,7 +40,7 @@ from .serialize import (
 )
 
 # The job that verifies a provider's stored file before it is served.
-INSPECT_KIND = "box.inspect"
+INSPECT_KIND = jobs.INSPECT_KIND
 
 
 def flush_unique(session: Session, message: str) -> None:

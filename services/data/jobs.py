@@ -26,7 +26,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session, selectinload
 
-from services.toolkit.errors import InvalidInput, NotFound
+from services.toolkit.errors import Conflict, InvalidInput, NotFound
 from services.toolkit.metrics import record_job_transition
 from services.toolkit.outbound import url_origin
 
@@ -594,11 +594,33 @@ def _manageable(session: Session, actor: Actor, job: Job | None, job_id: int) ->
     return job
 
 
+INSPECT_KIND = "box.inspect"
+
+# Kinds whose jobs no user may cancel, with the reason. A box.inspect job
+# decides whether an uploaded file is served, so a cancelled one would leave
+# the file unverified, and its download refused, for good.
+UNCANCELLABLE_KINDS = {
+    INSPECT_KIND: "it decides whether the uploaded file is served; "
+    "upload another file or delete the provider instead",
+}
+
+
+def user_triggers(kind: str, state: str) -> list[str]:
+    """Return the triggers a member may apply to a job of ``kind`` in ``state``."""
+    triggers = lifecycle.accepted_triggers(state)
+    if kind in UNCANCELLABLE_KINDS:
+        triggers = [trigger for trigger in triggers if trigger != "cancel"]
+    return triggers
+
+
 def cancel(unit: UnitOfWork, policy: Policy, actor: Actor, job_id: int) -> dict[str, Any]:
     session = unit.session
     actor = access.require_actor(actor)
     job = _manageable(session, actor, session.get(Job, job_id, with_for_update=True), job_id)
     access.check_level(session, actor, session.get(Account, job.account_id), Level.PUBLISH)
+    reason = UNCANCELLABLE_KINDS.get(job.kind)
+    if reason is not None:
+        raise Conflict(f"job {job_id} is a {job.kind} job, which cannot be cancelled: {reason}")
     _transition(unit, job, "cancel", policy, actor=actor["username"])
     return job_dict(job)
 

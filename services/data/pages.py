@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.orm import Session
 
-from . import access, jobs, lifecycle
+from . import access, jobs
 from .access import Level
 from .boxes import INSPECT_KIND
 from .models import Account, Box, Job, Provider, Version, VersionStatus
@@ -117,5 +117,5 @@ def describe_job(session: Session, actor: access.Actor, job_id: int) -> dict[str
     can_act = level is not None and level >= Level.PUBLISH
     return {
         "job": job,
-        "actions": lifecycle.accepted_triggers(job["state"]) if can_act else [],
+        "actions": jobs.user_triggers(job["kind"], job["state"]) if can_act else [],
     }

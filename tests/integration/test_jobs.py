@@ -289,6 +289,16 @@ def test_cancelling_a_finished_job_is_a_conflict(
     }
 
 
+def test_inspect_job_cannot_be_cancelled(user: Client, account_id: int, data_rpc: Any) -> None:
+    job_id = submit(data_rpc, "box.inspect", {}, account_id=account_id, max_attempts=1)
+
+    response = user.post(f"/api/v1/jobs/{job_id}/cancel")
+
+    assert response.status_code == 409
+    assert "which cannot be cancelled" in response.json()["errors"][0]
+    assert data_rpc.describe_job(job_id)["state"] != "cancelled"
+
+
 def test_failed_job_is_retried_through_the_api(
     user: Client, account_id: int, data_rpc: Any, test_workers: Any
 ) -> None:
