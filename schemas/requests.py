@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -89,8 +90,8 @@ class ProviderFields(Body):
         if self.checksum_type == "":
             self.checksum_type = None
         check_checksum(self.checksum_type, self.checksum)
-        if self.url is not None and not self.url.startswith(("http://", "https://")):
-            raise ValueError("url must be an http or https URL")
+        if self.url is not None:
+            _check_http_url(self.url)
         return self
 
 
@@ -113,8 +114,25 @@ class ProviderUpdate(ProviderFields):
 
 
 def _check_http_url(url: str) -> None:
-    if not url.startswith(("http://", "https://")):
+    """Raise ValueError unless ``url`` is an http or https URL with a valid host and port."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ValueError("url must be an http or https URL")
+    host = parts.hostname
+    if not host:
+        raise ValueError("url is missing a host")
+    try:
+        # The codec that name resolution uses: it rejects empty labels and
+        # labels longer than 63 characters.
+        host.encode("idna")
+    except UnicodeError:
+        raise ValueError(f"url has an invalid host name {host!r}") from None
+    try:
+        port = parts.port
+    except ValueError:
+        raise ValueError("url has an invalid port") from None
+    if port == 0:
+        raise ValueError("url has an invalid port 0")
 
 
 class BoxImport(Body):

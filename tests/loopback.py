@@ -3,6 +3,7 @@
 ``WebhookReceiver`` records each request and responds with the statuses
 it is given, in turn. ``BoxSource`` serves one file with ``Range`` support and
 can break off its first response after a given number of bytes.
+``RedirectLoop`` redirects every request to itself.
 ``http_from`` gives a requests session whose connections come from one
 loopback address, so that limits kept per client address apply to it alone.
 """
@@ -87,7 +88,8 @@ class BoxSource(LoopbackServer):
     the file changed. Other paths get 404. ``ranges`` records the ``Range``
     header of each request. With ``hold_at``, a response stops at that byte
     (and sets ``holding``) until ``resume`` is set, and sets ``sent`` once
-    its last byte went out.
+    its last byte went out. Without ``with_length``, a whole-file response
+    has no Content-Length and goes out in chunks.
     """
 
     PATH = "/base.box"
@@ -100,8 +102,10 @@ class BoxSource(LoopbackServer):
         host: str = "127.0.0.1",
         replacement: bytes | None = None,
         hold_at: int | None = None,
+        with_length: bool = True,
     ) -> None:
         self.content = content
+        self.with_length = with_length
         self.replacement = replacement
         self.break_after = break_after
         self.hold_at = hold_at
@@ -132,8 +136,10 @@ class BoxSource(LoopbackServer):
                     ("Content-Range", f"bytes {start}-{total - 1}/{total}"),
                 ],
             )
-        else:
+        elif self.with_length:
             start_response("200 OK", [("Content-Length", str(total)), ("Accept-Ranges", "bytes")])
+        else:
+            start_response("200 OK", [("Content-Type", "application/octet-stream")])
         cut = self.break_after
         self.break_after = None
         return self._body(start, cut)
@@ -154,6 +160,17 @@ class BoxSource(LoopbackServer):
             yield self.content[position:end]
             position = end
         self.sent.set()
+
+
+class RedirectLoop(LoopbackServer):
+    """Redirects every request to the same path, for ever."""
+
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        super().__init__(self._handle, host)
+
+    def _handle(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        start_response("302 Found", [("Location", self.url + environ["PATH_INFO"])])
+        return [b""]
 
 
 class SourceAddressAdapter(HTTPAdapter):

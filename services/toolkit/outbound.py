@@ -141,6 +141,9 @@ def resolve(host: str, port: int, allowlist: Allowlist) -> list[str]:
         infos = socket.getaddrinfo(bare, port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
         raise requests.ConnectionError(f"host {bare} cannot be resolved: {exc}") from exc
+    except UnicodeError:
+        # The IDNA codec rejects empty labels and labels over 63 characters.
+        raise InvalidTarget(f"host {bare!r} is not a valid host name") from None
     addresses: list[str] = []
     for info in infos:
         # An IPv6 link-local address may carry a zone, as in fe80::1%eth0.

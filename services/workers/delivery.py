@@ -26,7 +26,7 @@ from typing import Any
 import requests
 
 from services.toolkit.jobs import JobRun, PermanentJobError
-from services.toolkit.outbound import DisallowedAddress, url_origin
+from services.toolkit.outbound import DisallowedAddress, InvalidTarget, url_origin
 
 USER_AGENT = "Atlas-Webhooks/1"
 SIGNATURE_HEADER = "X-Atlas-Signature"
@@ -75,7 +75,7 @@ def deliver(
         response = session.post(
             url, data=body, headers=headers, timeout=timeout, allow_redirects=False
         )
-    except DisallowedAddress as exc:
+    except (DisallowedAddress, InvalidTarget) as exc:
         raise PermanentJobError(f"the receiver {receiver} is not allowed: {exc}") from exc
     except requests.RequestException as exc:
         # The exception's text may quote the whole URL, so only its type is shown.

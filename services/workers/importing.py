@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -29,7 +29,7 @@ import urllib3
 from services.toolkit.errors import PermissionDenied, Unprocessable
 from services.toolkit.jobs import JobRun, PermanentJobError
 from services.toolkit.numbers import whole_number
-from services.toolkit.outbound import DisallowedAddress, url_origin
+from services.toolkit.outbound import DisallowedAddress, InvalidTarget, url_origin
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +43,13 @@ BINSTORE_TIMEOUT = (10.0, 600.0)
 # request timeout, too early and too many requests.
 RETRIED_STATUSES = frozenset({408, 425, 429})
 CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+)")
+# Errors of a request that would fail the same way again.
+FUTILE_REQUEST_ERRORS = (
+    requests.TooManyRedirects,
+    requests.exceptions.InvalidSchema,
+    requests.exceptions.InvalidURL,
+    requests.exceptions.MissingSchema,
+)
 
 
 class SourceInterrupted(Exception):
@@ -116,6 +123,24 @@ class SourceBody:
         return data
 
 
+def source_chunks(source: requests.Response) -> Iterator[bytes]:
+    """Yield the source's body; a body that breaks off raises ``SourceInterrupted``.
+
+    requests raises a source's broken body as its own error while it sends
+    the PUT to binstore, which would otherwise read as binstore's failure.
+    """
+    received = 0
+    try:
+        for chunk in source.iter_content(CHUNK_SIZE, decode_unicode=False):
+            received += len(chunk)
+            yield chunk
+    except requests.RequestException as exc:
+        raise SourceInterrupted(
+            f"the source broke off after {received} bytes ({type(exc).__name__}); "
+            "without a Content-Length the next attempt starts over"
+        ) from exc
+
+
 @dataclass
 class Upload:
     """The binstore upload URL of this attempt and the file's total size, once known."""
@@ -160,8 +185,14 @@ class Importer:
                 return {**result, "resumed_from": stored}
         try:
             return self._transfer(job, url, upload, stored)
-        except DisallowedAddress as exc:
+        except (DisallowedAddress, InvalidTarget) as exc:
             raise PermanentJobError(f"the source {url_origin(url)} is not allowed: {exc}") from exc
+        except FUTILE_REQUEST_ERRORS as exc:
+            # A redirect loop or a redirect to another scheme fails the same way every time.
+            raise PermanentJobError(
+                f"request to {url_origin(url)} failed: {type(exc).__name__}; "
+                "give a URL that leads to the file over http or https"
+            ) from exc
         except requests.RequestException as exc:
             raise SourceInterrupted(
                 f"request to {url_origin(url)} failed: {type(exc).__name__}"
@@ -258,8 +289,7 @@ class Importer:
         return result
 
     def _send_whole(self, upload: Upload, source: requests.Response) -> dict[str, Any]:
-        chunks = source.iter_content(CHUNK_SIZE, decode_unicode=False)
-        return self._binstore_body(self._put(upload, data=chunks))
+        return self._binstore_body(self._put(upload, data=source_chunks(source)))
 
     @staticmethod
     def _put(upload: Upload, **kwargs: Any) -> requests.Response:

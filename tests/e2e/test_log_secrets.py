@@ -3,8 +3,9 @@
 The suite runs at debug level, so that the lines operators switch on to
 investigate are searched too. The flow uses each kind of secret Atlas
 handles: passwords (right and wrong), API tokens from every source, the
-session cookie, upload tokens of both upload kinds, and the signatures of
-download URLs, sent in headers, paths, query strings and bodies.
+session cookie, upload tokens of both upload kinds, the signatures of
+download URLs, sent in headers, paths, query strings and bodies, and the
+signature in the URL of a box import, which the workers request.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ import requests
 
 from tests.boxes import build_box, sha256
 from tests.conftest import Client, unique
+from tests.loopback import BoxSource
+from tests.operations import wait_for
 from tests.pages import PageVisitor, csrf_from
 from tests.publishing import wait_until_inspected
 from tests.suite_process import RunningSuite, SuiteFailed, running_suite
@@ -34,7 +37,9 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def suite(workdir: Path) -> Iterator[RunningSuite]:
     try:
-        with running_suite(workdir, {"ATLAS_LOG_LEVEL": "DEBUG"}) as running:
+        with running_suite(
+            workdir, {"ATLAS_LOG_LEVEL": "DEBUG", "ATLAS_OUTBOUND_ALLOWLIST": "127.0.0.1"}
+        ) as running:
             yield running
     except SuiteFailed as exc:
         pytest.fail(str(exc))
@@ -88,6 +93,34 @@ def publish(client: Client, secrets: Secrets, tag: str, version: str, direct: bo
     released = client.put(f"{base}/release")
     assert released.status_code == 200, released.text
     return content
+
+
+def import_from_signed_url(client: Client, secrets: Secrets, tag: str, version: str) -> None:
+    """Import ``version`` of ``tag`` from a loopback source whose URL carries a signature."""
+    source = BoxSource(build_box("libvirt", disk_bytes=8192))
+    signature = secrets.add("signature in an import URL", unique("signature"))
+    base = f"/api/v1/box/{tag}/version/{version}"
+    try:
+        created = [
+            client.post(f"/api/v1/box/{tag}/versions", json={"version": {"version": version}}),
+            client.post(f"{base}/providers", json={"provider": {"name": "libvirt"}}),
+        ]
+        for response in created:
+            assert response.status_code == 200, response.text
+        submitted = client.post(
+            f"{base}/provider/libvirt/import",
+            json={"url": f"{source.file_url}?X-Signature={signature}"},
+        )
+        assert submitted.status_code == 202, submitted.text
+        job_id = submitted.json()["id"]
+        finished = wait_for(
+            lambda: client.get(f"/api/v1/jobs/{job_id}").json()["state"] == "succeeded",
+            timeout=60,
+        )
+        assert finished, client.get(f"/api/v1/jobs/{job_id}").json()
+        assert source.ranges == [None]
+    finally:
+        source.stop()
 
 
 def download(suite: RunningSuite, secrets: Secrets, path: str, **kwargs: object) -> bytes:
@@ -159,6 +192,7 @@ def run_flow(suite: RunningSuite) -> Secrets:
     tag = f"{username}/{name}"
     content = publish(client, secrets, tag, "1.0.0", direct=False)
     direct_content = publish(client, secrets, tag, "2.0.0", direct=True)
+    import_from_signed_url(client, secrets, tag, "3.0.0")
 
     first_url = client.get(f"/api/v1/box/{tag}/version/1.0.0/provider/libvirt").json()
     second_url = client.get(f"/api/v1/box/{tag}/version/2.0.0/provider/libvirt").json()

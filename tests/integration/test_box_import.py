@@ -9,7 +9,7 @@ import pytest
 
 from tests.boxes import build_box, sha256
 from tests.conftest import Client, unique
-from tests.loopback import BoxSource
+from tests.loopback import BoxSource, RedirectLoop
 from tests.operations import wait_for
 from tests.publishing import wait_until_inspected
 from tests.responses import assert_error
@@ -123,6 +123,42 @@ def test_import_resumes_where_the_source_broke_off(user: Client) -> None:
     assert 0 < resumed_from <= half
     assert source.ranges == [None, f"bytes={resumed_from}-"]
     assert download(user, tag) == CONTENT
+
+
+def test_import_without_length_blames_broken_source(user: Client) -> None:
+    source = BoxSource(CONTENT, break_after=len(CONTENT) // 2, with_length=False)
+    tag = pending_provider(user)
+    try:
+        submitted = start_import(user, tag, {"url": source.file_url})
+        job = wait_for_job(user, submitted["id"])
+    finally:
+        source.stop()
+    wait_until_inspected(user, tag)
+    release(user, tag)
+
+    assert job["state"] == "succeeded", job
+    assert path(job) == [
+        "queued", "running", "retrying",
+        "queued", "running", "succeeded",
+    ]  # fmt: skip
+    assert "the source broke off after" in job["history"][2]["error"]
+    assert job["result"]["resumed_from"] == 0
+    assert source.ranges == [None, None]
+    assert download(user, tag) == CONTENT
+
+
+def test_import_redirect_loop_fails_permanently(user: Client) -> None:
+    loop = RedirectLoop()
+    tag = pending_provider(user)
+    try:
+        submitted = start_import(user, tag, {"url": loop.url + "/base.box"})
+        job = wait_for_job(user, submitted["id"])
+    finally:
+        loop.stop()
+
+    assert job["state"] == "failed", job
+    assert path(job) == ["queued", "running", "failed"]
+    assert "TooManyRedirects" in job["last_error"]
 
 
 def test_import_starts_over_when_the_source_changes(user: Client) -> None:

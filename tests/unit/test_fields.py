@@ -1,9 +1,11 @@
 """Validation of names, versions and checksums in request bodies."""
 
+import re
+
 import pytest
 
 from schemas.fields import check_checksum, is_valid_version
-from schemas.requests import BoxCreate
+from schemas.requests import BoxCreate, BoxImport, WebhookCreate
 from schemas.validation import validate
 from services.data.serialize import version_key
 from services.toolkit.errors import Unprocessable
@@ -47,3 +49,28 @@ def test_checksum_length_must_match_type() -> None:
 
     with pytest.raises(ValueError, match="expected 64 hexadecimal characters"):
         check_checksum("sha256", "a" * 32)
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("file:///etc/passwd", "url must be an http or https URL"),
+        ("http:///path", "url must be an http or https URL"),
+        ("http://a..b/x", "url has an invalid host name 'a..b'"),
+        ("http://.x/", "url has an invalid host name '.x'"),
+        ("http://" + "x" * 64 + ".com/", "url has an invalid host name"),
+        ("http://127.0.0.1:0/x", "url has an invalid port 0"),
+        ("http://127.0.0.1:99999/x", "url has an invalid port"),
+    ],
+)
+def test_outbound_urls_need_valid_host_and_port(url: str, message: str) -> None:
+    for body, fields in (
+        (WebhookCreate, {"url": url, "events": ["version.released"]}),
+        (BoxImport, {"url": url}),
+    ):
+        with pytest.raises(Unprocessable, match=re.escape(message)):
+            validate(body, fields)
+
+
+def test_outbound_url_scheme_ignores_case() -> None:
+    validate(BoxImport, {"url": "HTTPS://example.com/base.box"})

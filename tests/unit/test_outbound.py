@@ -98,6 +98,12 @@ def test_url_without_http_is_invalid() -> None:
             check_url(url, Allowlist())
 
 
+@pytest.mark.parametrize("host", ["a..b", ".x", "x" * 64 + ".com"])
+def test_invalid_host_name_is_an_invalid_target(host: str) -> None:
+    with pytest.raises(InvalidTarget, match="is not a valid host name"):
+        check_url(f"http://{host}/x", Allowlist())
+
+
 def test_host_with_one_private_address_is_rejected(monkeypatch: pytest.MonkeyPatch) -> None:
     # A DNS answer that mixes an allowed and a private address must not
     # leave the choice to the connecting code.
