@@ -102,7 +102,7 @@ DEFAULTS: dict[str, Any] = {
     # Networks (CIDR) and host names that webhooks and box imports may reach
     # although they are private, loopback or link-local.
     OUTBOUND_ALLOWLIST: [],
-    WEBHOOK_TIMEOUT: 10.0,  # seconds a webhook receiver has to connect and to respond
+    WEBHOOK_TIMEOUT: 10.0,  # seconds a webhook receiver has in all to connect and to respond
     IMPORT_TIMEOUT: 60.0,  # seconds a box import's source has to connect and between reads
 }
 

@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+import eventlet
 import requests
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
@@ -235,3 +237,26 @@ def guarded_session(allowlist: Allowlist) -> requests.Session:
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     return session
+
+
+class TimeLimitExceeded(Exception):
+    """A block under ``time_limit`` ran longer than its limit."""
+
+
+@contextmanager
+def time_limit(seconds: float) -> Iterator[None]:
+    """Raise ``TimeLimitExceeded`` if the block takes longer than ``seconds`` in all.
+
+    requests' timeout bounds each wait for bytes, so a server that sends a
+    byte now and then holds a request open without end. The limit here
+    interrupts whatever the block is waiting for once its time is up.
+    """
+    timer = eventlet.Timeout(seconds)
+    try:
+        yield
+    except eventlet.Timeout as exc:
+        if exc is not timer:
+            raise
+        raise TimeLimitExceeded(f"timed out after {seconds:g} seconds") from None
+    finally:
+        timer.cancel()

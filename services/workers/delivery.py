@@ -12,7 +12,9 @@ The body is JSON: ``{"event", "delivery", "timestamp", "data"}``, where
 
 A 2xx response delivers; any other response, a timeout or a network error
 fails the attempt, and the job machinery retries it with backoff.
-Redirects are not followed.
+Redirects are not followed. The receiver has ``ATLAS.webhook_timeout``
+seconds in all, from connecting to the response's status line, and its
+response body is never read, so a slow or endless body keeps no worker busy.
 """
 
 from __future__ import annotations
@@ -26,7 +28,13 @@ from typing import Any
 import requests
 
 from services.toolkit.jobs import JobRun, PermanentJobError
-from services.toolkit.outbound import DisallowedAddress, InvalidTarget, url_origin
+from services.toolkit.outbound import (
+    DisallowedAddress,
+    InvalidTarget,
+    TimeLimitExceeded,
+    time_limit,
+    url_origin,
+)
 
 USER_AGENT = "Atlas-Webhooks/1"
 SIGNATURE_HEADER = "X-Atlas-Signature"
@@ -72,11 +80,15 @@ def deliver(
     receiver = url_origin(url)
     started = time.monotonic()
     try:
-        response = session.post(
-            url, data=body, headers=headers, timeout=timeout, allow_redirects=False
-        )
+        with time_limit(timeout):
+            response = session.post(
+                url, data=body, headers=headers, timeout=timeout, allow_redirects=False, stream=True
+            )
+            response.close()
     except (DisallowedAddress, InvalidTarget) as exc:
         raise PermanentJobError(f"the receiver {receiver} is not allowed: {exc}") from exc
+    except TimeLimitExceeded as exc:
+        raise DeliveryFailed(f"POST to {receiver} failed: the receiver {exc}") from exc
     except requests.RequestException as exc:
         # The exception's text may quote the whole URL, so only its type is shown.
         raise DeliveryFailed(f"POST to {receiver} failed: {type(exc).__name__}") from exc
