@@ -23,7 +23,7 @@ from . import access, jobs
 from .access import Actor, Level
 from .boxes import require_provider
 from .database import UnitOfWork
-from .models import Job, JobState, UploadTarget, VersionStatus, utcnow
+from .models import TERMINAL_JOB_STATES, Job, JobState, UploadTarget, VersionStatus, utcnow
 from .uploads import check_target_open
 
 IMPORT_KIND = "box.import"
@@ -49,6 +49,18 @@ def submit(
     if found.version.status == VersionStatus.REVOKED:
         raise Unprocessable(f"version {version} was revoked; its providers take no uploads")
     access.check_released_change(session, actor, found.version, "import into")
+    # The box's row is locked, so two imports submitted together see each other.
+    under_way = session.scalar(
+        select(Job.id)
+        .join(UploadTarget, UploadTarget.job_id == Job.id)
+        .where(UploadTarget.provider_id == found.id, Job.state.not_in(TERMINAL_JOB_STATES))
+        .limit(1)
+    )
+    if under_way is not None:
+        raise Conflict(
+            f"job {under_way} is already importing a file into this provider; "
+            "wait for it to finish or cancel it"
+        )
 
     checksum_type = request.checksum_type or None
     checksum = request.checksum.lower() if request.checksum else None

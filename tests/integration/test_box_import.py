@@ -270,6 +270,33 @@ def test_outsider_cannot_import(user: Client, make_user: Any, source: BoxSource)
     assert source.ranges == []
 
 
+def test_second_import_waits_for_the_first(user: Client) -> None:
+    source = BoxSource(CONTENT, hold_at=len(CONTENT) // 2)
+    tag = pending_provider(user)
+    try:
+        first = start_import(user, tag, {"url": source.file_url})
+        assert wait_for(source.holding.is_set, timeout=30)
+        second = user.post(
+            f"/api/v1/box/{tag}/version/1.0.0/provider/libvirt/import",
+            json={"url": source.file_url},
+        )
+        source.resume.set()
+        job = wait_for_job(user, first["id"])
+        third = start_import(user, tag, {"url": source.file_url})
+        wait_for_job(user, third["id"])
+    finally:
+        source.resume.set()
+        source.stop()
+
+    assert_error(
+        second,
+        409,
+        f"job {first['id']} is already importing a file into this provider; "
+        "wait for it to finish or cancel it",
+    )
+    assert job["state"] == "succeeded", job
+
+
 def test_release_fails_running_import(user: Client) -> None:
     source = BoxSource(CONTENT, break_after=len(CONTENT) // 2)
     tag = pending_provider(user)
