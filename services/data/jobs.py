@@ -605,6 +605,16 @@ UNCANCELLABLE_KINDS = {
 }
 
 
+# Deliveries belong to webhook subscriptions, which only owners and admins
+# manage; members with the publish role may cancel or retry other jobs.
+MANAGED_KINDS = frozenset({"webhook.deliver"})
+
+
+def acting_level(kind: str) -> Level:
+    """Return the role on a job's account that cancelling or retrying a job of ``kind`` needs."""
+    return Level.MANAGE if kind in MANAGED_KINDS else Level.PUBLISH
+
+
 def user_triggers(kind: str, state: str) -> list[str]:
     """Return the triggers a member may apply to a job of ``kind`` in ``state``."""
     triggers = lifecycle.accepted_triggers(state)
@@ -613,11 +623,20 @@ def user_triggers(kind: str, state: str) -> list[str]:
     return triggers
 
 
+def _check_acting_level(session: Session, actor: Actor, job: Job, action: str) -> None:
+    account = session.get(Account, job.account_id)
+    needed = acting_level(job.kind)
+    if needed == Level.PUBLISH:
+        access.check_level(session, actor, account, needed)
+    else:
+        access.check_level(session, actor, account, needed, f"{action} {job.kind} job {job.id}")
+
+
 def cancel(unit: UnitOfWork, policy: Policy, actor: Actor, job_id: int) -> dict[str, Any]:
     session = unit.session
     actor = access.require_actor(actor)
     job = _manageable(session, actor, session.get(Job, job_id, with_for_update=True), job_id)
-    access.check_level(session, actor, session.get(Account, job.account_id), Level.PUBLISH)
+    _check_acting_level(session, actor, job, "cancel")
     reason = UNCANCELLABLE_KINDS.get(job.kind)
     if reason is not None:
         raise Conflict(f"job {job_id} is a {job.kind} job, which cannot be cancelled: {reason}")
@@ -629,7 +648,7 @@ def retry(unit: UnitOfWork, policy: Policy, actor: Actor, job_id: int) -> dict[s
     session = unit.session
     actor = access.require_actor(actor)
     job = _manageable(session, actor, session.get(Job, job_id, with_for_update=True), job_id)
-    access.check_level(session, actor, session.get(Account, job.account_id), Level.PUBLISH)
+    _check_acting_level(session, actor, job, "retry")
     _transition(unit, job, "retry", policy, actor=actor["username"])
     return job_dict(job)
 

@@ -114,7 +114,7 @@ def describe_job(session: Session, actor: access.Actor, job_id: int) -> dict[str
         select(Account).join(Job, Job.account_id == Account.id).where(Job.id == job_id)
     )
     level = access.level_on(session, actor, account) if account is not None else None
-    can_act = level is not None and level >= Level.PUBLISH
+    can_act = level is not None and level >= jobs.acting_level(job["kind"])
     return {
         "job": job,
         "actions": jobs.user_triggers(job["kind"], job["state"]) if can_act else [],

@@ -308,3 +308,37 @@ def test_anonymous_cannot_list_webhooks(user: Client, anonymous: Client) -> None
     response = anonymous.get(f"/api/v1/user/{user.username}/webhooks")
 
     assert_error(response, 401, "authentication required")
+
+
+def test_deliveries_are_retried_by_owners_and_admins_only(
+    make_user: Any, data_rpc: Any, database_url: str
+) -> None:
+    owner, admin, member = (make_user() for _ in range(3))
+    organization = create_organization(owner)
+    assert set_role(owner, organization, admin.username, "admin").status_code == 200
+    assert set_role(owner, organization, member.username, "member").status_code == 200
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            account_id = connection.execute(
+                text("SELECT id FROM accounts WHERE username = :name"), {"name": organization}
+            ).scalar_one()
+    finally:
+        engine.dispose()
+    # A delivery of a subscription that does not exist fails at its first attempt.
+    job_id = data_rpc.submit_job(
+        "webhook.deliver", {"webhook_id": 0}, account_id=account_id, max_attempts=1
+    )["id"]
+    failed = wait_for(lambda: owner.get(f"/api/v1/jobs/{job_id}").json()["state"] == "failed")
+
+    by_member = member.post(f"/api/v1/jobs/{job_id}/retry")
+    by_admin = admin.post(f"/api/v1/jobs/{job_id}/retry")
+
+    assert failed, owner.get(f"/api/v1/jobs/{job_id}").json()
+    assert_error(
+        by_member,
+        403,
+        f"user {member.username!r} may not retry webhook.deliver job {job_id}; "
+        f"ask an owner or admin of {organization!r}",
+    )
+    assert by_admin.status_code == 200, by_admin.text
