@@ -64,16 +64,24 @@ TRANSITIONS: list[dict[str, Any]] = [
 PEOPLE_TRIGGERS = ("cancel", "retry")
 
 
+def source_states(trigger: str) -> list[str]:
+    """Return the states that ``trigger`` leaves, in the order of the state machine."""
+    states: list[str] = []
+    for step in TRANSITIONS:
+        sources = step["source"] if isinstance(step["source"], list) else [step["source"]]
+        if step["trigger"] == trigger:
+            states += [state for state in sources if state not in states]
+    return states
+
+
+def _alternatives(words: list[str]) -> str:
+    """Return ``words`` as a list in prose: "a", "a or b", "a, b or c"."""
+    return " or ".join([", ".join(words[:-1]), words[-1]]) if len(words) > 1 else "".join(words)
+
+
 def accepted_triggers(state: str, triggers: tuple[str, ...] = PEOPLE_TRIGGERS) -> list[str]:
     """Return those of ``triggers`` that the machine accepts in ``state``."""
-    accepted = []
-    for trigger in triggers:
-        for step in TRANSITIONS:
-            sources = step["source"] if isinstance(step["source"], list) else [step["source"]]
-            if step["trigger"] == trigger and state in sources:
-                accepted.append(trigger)
-                break
-    return accepted
+    return [trigger for trigger in triggers if state in source_states(trigger)]
 
 
 @dataclass(frozen=True)
@@ -195,7 +203,10 @@ def apply(
     try:
         _MODEL.trigger(trigger, actor=actor, permanent=permanent, result=result)
     except MachineError as exc:
-        raise Conflict(f"job {job.id} is {before.value}; it cannot {trigger}") from exc
+        raise Conflict(
+            f"job {job.id} is in state {before.value}, and {trigger} applies only to a job "
+            f"in state {_alternatives(source_states(trigger))}"
+        ) from exc
     finally:
         _MODEL.job = None
 

@@ -196,7 +196,8 @@ def test_rejected_cancel_shows_reason(visitor: PageVisitor, person: str, data_rp
 
     assert response.status_code == 409
     assert (
-        f"The job was not cancelled: job {job_id} is cancelled; it cannot cancel." in response.text
+        f"The job was not cancelled: job {job_id} is in state cancelled, and cancel applies "
+        "only to a job in state pending, queued, running or retrying." in response.text
     )
     assert 'id="job-state">cancelled</span>' in response.text
 

@@ -284,7 +284,10 @@ def test_cancelling_a_finished_job_is_a_conflict(
 
     assert response.status_code == 409
     assert response.json() == {
-        "errors": [f"job {job_id} is succeeded; it cannot cancel"],
+        "errors": [
+            f"job {job_id} is in state succeeded, and cancel applies only to a job "
+            "in state pending, queued, running or retrying"
+        ],
         "success": False,
     }
 
