@@ -91,7 +91,7 @@ def submit(
             issued_by=access.require_actor(actor)["id"],
         )
     )
-    return jobs.job_dict(job, with_payload=True)
+    return jobs.shown_to_members(jobs.job_dict(job, with_payload=True))
 
 
 def open_upload(

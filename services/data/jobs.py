@@ -663,7 +663,11 @@ def describe(session: Session, actor: Actor, job_id: int) -> dict[str, Any]:
             raise NotFound(f"job {job_id} not found")
         return job_dict(job, with_payload=True, with_history=True)
     job = _manageable(session, actor, job, job_id)
-    described = job_dict(job, with_payload=True, with_history=True)
+    return shown_to_members(job_dict(job, with_payload=True, with_history=True))
+
+
+def shown_to_members(described: dict[str, Any]) -> dict[str, Any]:
+    """Return a described job with the URL in its payload cut to what members may see."""
     source = described["payload"].get("url")
     if isinstance(source, str):
         described["payload"] = {**described["payload"], "url": shown_url(source)}

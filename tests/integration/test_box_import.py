@@ -352,5 +352,6 @@ def test_job_shows_import_url_without_credentials(user: Client, source: BoxSourc
     submitted = start_import(user, tag, {"url": url})
     job = wait_for_job(user, submitted["id"])
 
+    assert submitted["payload"]["url"] == f"http://{origin}/[redacted]"
     assert job["state"] == "succeeded", job
     assert job["payload"]["url"] == f"http://{origin}/[redacted]"
