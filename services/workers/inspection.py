@@ -8,8 +8,11 @@ needs only a chunk of memory at a time.
 
 from __future__ import annotations
 
+import bz2
+import gzip
 import hashlib
 import json
+import lzma
 import tarfile
 import zlib
 from collections.abc import Iterable, Iterator
@@ -20,6 +23,10 @@ from typing import Any
 CHECKSUM_TYPES = ("md5", "sha1", "sha256", "sha384", "sha512")
 # metadata.json is a few hundred bytes; a larger one is not a box's.
 MAX_METADATA_SIZE = 64 * 1024
+# The first bytes of the compressed formats a box may come in.
+GZIP_MAGIC = b"\x1f\x8b"
+BZIP2_MAGIC = b"BZh"
+XZ_MAGIC = b"\xfd7zXZ\x00"
 
 
 @dataclass(frozen=True)
@@ -66,6 +73,15 @@ class DigestingReader:
         self.size += len(data)
         return data
 
+    def peek(self, size: int) -> bytes:
+        """Return up to ``size`` bytes ahead, which later reads return and hash."""
+        while len(self._buffer) < size:
+            chunk = next(self._chunks, b"")
+            if not chunk:
+                break
+            self._buffer += chunk
+        return self._buffer[:size]
+
     def drain(self, chunk_size: int = 1024 * 1024) -> None:
         while self.read(chunk_size):
             pass
@@ -102,11 +118,16 @@ def inspect(chunks: Iterable[bytes], expected: Expectation) -> Verdict:
 
 
 def _read_metadata(reader: DigestingReader) -> tuple[dict[str, Any] | None, str | None]:
-    """Return ``(metadata, None)`` or ``(None, why it could not be read)``."""
+    """Return ``(metadata, None)`` or ``(None, why it could not be read)``.
+
+    The whole archive is read, past metadata.json to its end, so that a
+    truncated or corrupt box is rejected here rather than by ``vagrant box add``.
+    """
+    metadata: dict[str, Any] | None = None
     try:
-        with tarfile.open(fileobj=reader, mode="r|*") as archive:  # type: ignore[call-overload]
+        with tarfile.open(fileobj=_decompressed(reader), mode="r|") as archive:
             for member in archive:
-                if member.name.removeprefix("./") != "metadata.json":
+                if metadata is not None or member.name.removeprefix("./") != "metadata.json":
                     continue
                 if not member.isfile() or member.size > MAX_METADATA_SIZE:
                     return None, "metadata.json in the box is not a small regular file"
@@ -119,10 +140,28 @@ def _read_metadata(reader: DigestingReader) -> tuple[dict[str, Any] | None, str 
                     return None, f"metadata.json in the box is not valid JSON: {exc}"
                 if not isinstance(metadata, dict):
                     return None, "metadata.json in the box must contain a JSON object"
-                return metadata, None
-    except (tarfile.TarError, EOFError, zlib.error, OSError, ValueError) as exc:
+    except (tarfile.TarError, EOFError, zlib.error, lzma.LZMAError, OSError, ValueError) as exc:
         return None, f"the file is not a tar archive that Vagrant can read: {exc}"
-    return None, "the box has no metadata.json"
+    if metadata is None:
+        return None, "the box has no metadata.json"
+    return metadata, None
+
+
+def _decompressed(reader: DigestingReader) -> Any:
+    """Return a file object of the archive's uncompressed bytes.
+
+    The standard library's decompressing files raise EOFError when the
+    compressed data ends before its end-of-stream marker, which tarfile's
+    own stream reading lets pass.
+    """
+    head = reader.peek(6)
+    if head.startswith(GZIP_MAGIC):
+        return gzip.GzipFile(fileobj=reader, mode="rb")
+    if head.startswith(BZIP2_MAGIC):
+        return bz2.BZ2File(reader)
+    if head.startswith(XZ_MAGIC):
+        return lzma.LZMAFile(reader)
+    return reader
 
 
 def _judge_metadata(metadata: dict[str, Any], expected: Expectation) -> Verdict:

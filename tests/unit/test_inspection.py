@@ -5,6 +5,7 @@ from __future__ import annotations
 import bz2
 import hashlib
 import io
+import lzma
 import tarfile
 
 import pytest
@@ -68,9 +69,9 @@ def test_box_without_architecture_matches_any() -> None:
     assert inspect(chunks(box), expect(box, architecture="arm64")).verified
 
 
-def test_uncompressed_and_bzip2_boxes_are_read() -> None:
+def test_uncompressed_bzip2_and_xz_boxes_are_read() -> None:
     members = {"./metadata.json": b'{"provider": "libvirt"}', "box.img": b"x" * 5000}
-    for content in (tar(members), bz2.compress(tar(members))):
+    for content in (tar(members), bz2.compress(tar(members)), lzma.compress(tar(members))):
         assert inspect(chunks(content), expect(content)).verified
 
 
@@ -96,6 +97,18 @@ def test_file_that_is_not_an_archive_is_rejected() -> None:
     verdict = inspect(chunks(content), expect(content))
 
     assert "not a tar archive" in (verdict.reason or "")
+
+
+@pytest.mark.parametrize("mode", ["w", "w:gz", "w:bz2", "w:xz"])
+def test_truncated_box_is_rejected(mode: str) -> None:
+    members = {"metadata.json": b'{"provider": "libvirt"}', "box.img": b"x" * 100_000}
+    whole = tar(members, mode)
+    content = whole[: len(whole) // 2]
+
+    verdict = inspect(chunks(content), expect(content))
+
+    assert not verdict.verified
+    assert "not a tar archive that Vagrant can read" in (verdict.reason or "")
 
 
 def test_sha256_mismatch_is_rejected() -> None:
