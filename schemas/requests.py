@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from schemas.events import WEBHOOK_EVENTS
 from schemas.fields import (
@@ -23,6 +23,10 @@ class Body(BaseModel):
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
 
 
+# The names a box body may give its privacy under; the first one present counts.
+PRIVATE_ALIASES = AliasChoices("is_private", "private")
+
+
 def _unwrap(data: Any, key: str) -> Any:
     # Vagrant Cloud accepts both {"box": {...}} and the flat form that
     # ruby-vagrant-cloud 3.x sends; nested wins when both are present.
@@ -36,7 +40,8 @@ class BoxCreate(Body):
     name: Name
     short_description: ShortText | None = None
     description: LongText | None = None
-    is_private: bool = False
+    # Responses name the field "private", so a body may use that name too.
+    is_private: bool = Field(default=False, validation_alias=PRIVATE_ALIASES)
 
     @model_validator(mode="before")
     @classmethod
@@ -48,7 +53,7 @@ class BoxUpdate(Body):
     name: Name | None = None
     short_description: ShortText | None = None
     description: LongText | None = None
-    is_private: bool | None = None
+    is_private: bool | None = Field(default=None, validation_alias=PRIVATE_ALIASES)
 
     @model_validator(mode="before")
     @classmethod

@@ -451,6 +451,17 @@ def test_private_box_is_404_for_outsiders(user: Client, anonymous: Client, make_
     assert_error(other.get(f"/{user.username}/{box}"), 404, "not found")
 
 
+def test_box_privacy_accepts_the_response_name(user: Client, anonymous: Client) -> None:
+    created = create_box(user, private=True)
+    updated = create_box(user)
+    changed = user.put(f"/api/v1/box/{user.username}/{updated}", json={"box": {"private": True}})
+
+    assert user.get(f"/api/v1/box/{user.username}/{created}").json()["private"] is True
+    assert changed.json()["private"] is True
+    assert_error(anonymous.get(f"/api/v1/box/{user.username}/{created}"), 404, "not found")
+    assert_error(anonymous.get(f"/api/v1/box/{user.username}/{updated}"), 404, "not found")
+
+
 def test_login_with_password_creates_token(make_user: Any, anonymous: Client) -> None:
     user = make_user(password="correct horse battery")
 
