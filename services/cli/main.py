@@ -11,6 +11,8 @@ import argparse
 import sys
 from typing import Any
 
+import sqlalchemy.exc
+
 from services.toolkit import config as cfg
 from services.toolkit.errors import AtlasError
 
@@ -41,6 +43,8 @@ def main(argv: list[str] | None = None) -> int:
         return fail(str(exc))
     except cfg.ConfigurationError as exc:
         return fail(str(exc))
+    except sqlalchemy.exc.ArgumentError as exc:
+        return fail(f"invalid database URL (ATLAS_DATABASE_URL): {exc}")
 
 
 if __name__ == "__main__":

@@ -143,6 +143,12 @@ def load_config(path: str | os.PathLike[str] | None = None) -> dict[str, Any]:
         raise ConfigurationError(
             f"configuration file {config_path} not found; set ATLAS_CONFIG to its path"
         ) from exc
+    except yaml.YAMLError as exc:
+        raise ConfigurationError(
+            f"configuration file {config_path} is not valid YAML: {exc}"
+        ) from exc
+    if not isinstance(raw, dict):
+        raise ConfigurationError(f"configuration file {config_path} must contain a mapping")
     config = _expand_tree(raw)
     config.setdefault(ATLAS, {})
     return config
