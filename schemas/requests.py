@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 from schemas.events import WEBHOOK_EVENTS
 from schemas.fields import (
@@ -180,7 +188,10 @@ class WebhookCreate(Body):
 
 class Login(Body):
     login: str = Field(min_length=1, max_length=256)
-    password: str = Field(min_length=1, max_length=1024)
+    # A password is compared as it was set, spaces at either end included.
+    password: Annotated[str, StringConstraints(strip_whitespace=False)] = Field(
+        min_length=1, max_length=1024
+    )
 
 
 class TokenOptions(Body):

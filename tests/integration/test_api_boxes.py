@@ -462,6 +462,22 @@ def test_box_privacy_accepts_the_response_name(user: Client, anonymous: Client) 
     assert_error(anonymous.get(f"/api/v1/box/{user.username}/{updated}"), 404, "not found")
 
 
+def test_password_with_outer_spaces_signs_in(make_user: Any, anonymous: Client) -> None:
+    user = make_user(password="  spaced out password  ")
+
+    padded = anonymous.post(
+        "/api/v1/authenticate",
+        json={"user": {"login": user.username, "password": "  spaced out password  "}},
+    )
+    trimmed = anonymous.post(
+        "/api/v1/authenticate",
+        json={"user": {"login": user.username, "password": "spaced out password"}},
+    )
+
+    assert padded.status_code == 200, padded.text
+    assert trimmed.status_code == 401, trimmed.text
+
+
 def test_login_with_password_creates_token(make_user: Any, anonymous: Client) -> None:
     user = make_user(password="correct horse battery")
 
