@@ -66,7 +66,7 @@ def call(
         return getattr(getattr(cluster, service), method)(*args, **kwargs)
     except RpcTimeout as exc:
         raise ServiceUnavailable(
-            f"the {service} service did not answer {method} in time; "
+            f"the {service} service did not respond to {method} in time; "
             "check that Atlas is running (atlas up)"
         ) from exc
     except UnknownService as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -427,8 +428,8 @@ def run_cli(suite: Suite, *argv: str) -> int:
 def test_atlas_jobs_list_and_show(
     suite: Suite, data_rpc: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    job_id = submit(data_rpc, "atlas.noop")
-    wait_for_state(data_rpc, job_id, "succeeded")
+    job_id = submit(data_rpc, "atlas.noop", {"note": "from the CLI test"})
+    result = wait_for_state(data_rpc, job_id, "succeeded")["result"]
 
     assert run_cli(suite, "jobs", "list", "--kind", "atlas.noop") == 0
     listing = capsys.readouterr().out
@@ -439,6 +440,7 @@ def test_atlas_jobs_list_and_show(
     assert f"{job_id}  atlas.noop  succeeded  1/5" in listing
     assert f"job {job_id}: atlas.noop is succeeded" in shown
     assert "queued -> running" in shown
+    assert f"result: {json.dumps(result, sort_keys=True)}" in shown
 
 
 def queue_depth(suite: Suite, kind: str) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 from typing import Any
 
 from ..common import call, print_table, say
@@ -65,7 +66,7 @@ def cmd_show(config: dict[str, Any], args: argparse.Namespace) -> int:
     if job["last_error"]:
         say(f"last error: {job['last_error']}")
     if job["result"] is not None:
-        say(f"result: {job['result']}")
+        say(f"result: {json.dumps(job['result'], sort_keys=True)}")
     say("history:")
     rows = [
         [

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import requests
+from nameko.web.server import parse_address
 
 from services.toolkit import config as cfg
 
@@ -20,6 +21,23 @@ from ..supervisor import ServiceProcess, Supervisor, service_env
 # Services `atlas up` starts, in order; each runs in its own process.
 SUITE = ("data", "binstore", "gateway", "jobs", "workers")
 READY_TIMEOUT = 60.0  # seconds `atlas up` waits for /health to pass
+
+
+def operations_addresses(config: dict[str, Any], names: list[str]) -> dict[str, str]:
+    """Return the operations address of each of ``names``, services without an HTTP port.
+
+    The first gets ``ATLAS.operations_address`` and each next one the port
+    after, since processes on one port would share it (SO_REUSEPORT) and a
+    request would reach any of them. Port 0 gives each a free port.
+    """
+    setting = str(cfg.setting(config, cfg.OPERATIONS_ADDRESS))
+    if not setting:
+        return {}
+    bind = parse_address(setting)
+    return {
+        name: f"{bind.address}:{bind.port + index if bind.port else 0}"
+        for index, name in enumerate(names)
+    }
 
 
 def register(commands: Any) -> None:
@@ -72,12 +90,13 @@ def cmd_up(config: dict[str, Any], args: argparse.Namespace) -> int:
     # Several gateway processes share its port (SO_REUSEPORT) and the kernel
     # spreads connections among them, so the gateway uses more than one core.
     instance_counts = {"gateway": int(cfg.setting(config, cfg.GATEWAY_INSTANCES))}
+    operations = operations_addresses(config, [name for name in SUITE if name not in addresses])
     processes = [
         ServiceProcess(
             name,
             service_env(env, ATLAS_WEB_SERVER_ADDRESS=addresses[name])
             if name in addresses
-            else env,
+            else service_env(env, ATLAS_OPERATIONS_ADDRESS=operations.get(name, "")),
         )
         for name in SUITE
         for _ in range(instance_counts.get(name, 1))
