@@ -21,7 +21,7 @@ from schemas.events import WEBHOOK_EVENTS
 from schemas.requests import WebhookCreate
 from schemas.validation import validate
 from services.toolkit.crypto import new_token, seal
-from services.toolkit.errors import NotFound, Unprocessable
+from services.toolkit.errors import Conflict, NotFound, Unprocessable
 from services.toolkit.outbound import Allowlist, DisallowedAddress, InvalidTarget, check_url
 
 from . import access, jobs
@@ -33,6 +33,10 @@ from .serialize import timestamp
 DELIVERY_KIND = "webhook.deliver"
 # Marks the secret as a webhook secret wherever it is pasted.
 SECRET_PREFIX = "whsec_"
+# Subscriptions of one account, its boxes' included. An event makes a
+# delivery job for each matching subscription in the transaction that
+# emits it, so this bounds the work one release adds to that transaction.
+MAX_WEBHOOKS_PER_ACCOUNT = 100
 
 
 def webhook_dict(webhook: Webhook, secret: str | None = None) -> dict[str, Any]:
@@ -90,18 +94,41 @@ def create(
     account, box = _scope(unit.session, actor, username, box_name)
     check_target(request.url, allowlist)
 
+    events = [event for event in WEBHOOK_EVENTS if event in request.events]
+    _check_room(unit.session, account, box, request.url, events)
+
     secret = SECRET_PREFIX + new_token()
     webhook = Webhook(
         account=account,
         box=box,
         url=request.url,
-        events=[event for event in WEBHOOK_EVENTS if event in request.events],
+        events=events,
         secret_sealed=seal(secret_key, secret),
         created_by=access.require_actor(actor)["username"],
     )
     unit.session.add(webhook)
     unit.session.flush()
     return webhook_dict(webhook, secret)
+
+
+def _check_room(
+    session: Session, account: Account, box: Box | None, url: str, events: list[str]
+) -> None:
+    """Raise unless the account may add this subscription: below the limit, and not a repeat."""
+    # The account's row lock makes concurrent creates of one account count one after another.
+    session.execute(
+        select(Account.id).where(Account.id == account.id).with_for_update(key_share=True)
+    )
+    existing = session.scalars(select(Webhook).where(Webhook.account_id == account.id)).all()
+    if len(existing) >= MAX_WEBHOOKS_PER_ACCOUNT:
+        raise Unprocessable(
+            f"{account.username!r} has {len(existing)} webhooks, the most an account may have "
+            f"with its boxes; delete one before adding another"
+        )
+    box_id = box.id if box is not None else None
+    for webhook in existing:
+        if webhook.box_id == box_id and webhook.url == url and webhook.events == events:
+            raise Conflict(f"webhook {webhook.id} already sends these events to this URL")
 
 
 def find(session: Session, actor: Actor, username: str, box_name: str | None) -> dict[str, Any]:

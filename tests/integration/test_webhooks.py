@@ -342,3 +342,50 @@ def test_deliveries_are_retried_by_owners_and_admins_only(
         f"ask an owner or admin of {organization!r}",
     )
     assert by_admin.status_code == 200, by_admin.text
+
+
+def test_identical_subscription_is_a_conflict(user: Client, receiver: WebhookReceiver) -> None:
+    path = f"user/{user.username}"
+    first = subscribe(user, path, receiver.url, ["version.released", "job.finished"])
+
+    again = user.post(
+        f"/api/v1/{path}/webhooks",
+        json={"url": receiver.url, "events": ["job.finished", "version.released"]},
+    )
+    other_events = user.post(
+        f"/api/v1/{path}/webhooks", json={"url": receiver.url, "events": ["job.finished"]}
+    )
+
+    assert_error(again, 409, f"webhook {first['id']} already sends these events to this URL")
+    assert other_events.status_code == 201, other_events.text
+
+
+def test_account_webhooks_are_limited(
+    user: Client, data_rpc: Any, database_url: str, receiver: WebhookReceiver
+) -> None:
+    account_id = data_rpc.authenticate(user.token)["actor"]["id"]
+    engine = create_engine(database_url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO webhooks (account_id, url, events, secret_sealed, created_at) "
+                    "SELECT :account, :url || n, ARRAY['job.finished'], 'sealed', now() "
+                    "FROM generate_series(1, 100) AS n"
+                ),
+                {"account": account_id, "url": receiver.url + "/hook"},
+            )
+    finally:
+        engine.dispose()
+
+    response = user.post(
+        f"/api/v1/user/{user.username}/webhooks",
+        json={"url": receiver.url, "events": ["job.finished"]},
+    )
+
+    assert_error(
+        response,
+        422,
+        f"{user.username!r} has 100 webhooks, the most an account may have with its boxes; "
+        "delete one before adding another",
+    )
