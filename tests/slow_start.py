@@ -2,7 +2,7 @@
 
 Its extensions start side by side, as every service's do: the operations
 listener serves requests at once, the event consumer connects, and ``SlowStart``
-holds the container's start open for ``ATLAS_TEST_START_SECONDS`` seconds
+keeps the container's start open for ``ATLAS_TEST_START_SECONDS`` seconds
 (default 3), logging when it begins.
 """
 

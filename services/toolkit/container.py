@@ -1,11 +1,11 @@
 """The container every Atlas service runs in: nameko's, recording when its start finishes.
 
 nameko starts a container's extensions side by side, so the HTTP server
-can serve requests while the event and RPC consumers are still connecting, and a
-stop that begins then meets extensions that have not finished starting
-(nameko's queue consumer fails on it). ``AtlasContainer`` records the end
-of its start: the health check reports an instance as starting until then,
-and a graceful stop waits for it before stopping anything.
+can serve requests while the event and RPC consumers are still connecting.
+A stop that begins then meets extensions that have not finished starting,
+and nameko's queue consumer fails on it. ``AtlasContainer`` records the
+end of its start: the health check reports an instance as starting until
+then, and a graceful stop waits for it before stopping anything.
 
 ``services.toolkit.runner`` makes it the container class of every service
 it runs; a container of another class counts as started.

@@ -248,7 +248,7 @@ def time_limit(seconds: float) -> Iterator[None]:
     """Raise ``TimeLimitExceeded`` if the block takes longer than ``seconds`` in all.
 
     requests' timeout bounds each wait for bytes, so a server that sends a
-    byte now and then holds a request open without end. The limit here
+    byte now and then keeps a request open without end. The limit here
     interrupts whatever the block is waiting for once its time is up.
     """
     timer = eventlet.Timeout(seconds)

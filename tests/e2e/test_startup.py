@@ -29,17 +29,17 @@ def free_port_run(count: int) -> int:
     """Return the first of ``count`` consecutive ports that are free on 127.0.0.1."""
     for _ in range(50):
         first = random.randint(20000, 60000)
-        sockets = []
+        probes = []
         try:
             for port in range(first, first + count):
-                taken = socket.socket()
-                sockets.append(taken)
-                taken.bind(("127.0.0.1", port))
+                probe = socket.socket()
+                probes.append(probe)
+                probe.bind(("127.0.0.1", port))
         except OSError:
             continue
         finally:
-            for taken in sockets:
-                taken.close()
+            for probe in probes:
+                probe.close()
         return first
     raise AssertionError(f"found no {count} consecutive free ports")
 

@@ -101,17 +101,26 @@ def test_imported_box_is_verified_and_served(user: Client, source: BoxSource) ->
     assert (provider["checksum_type"], provider["checksum"]) == ("sha256", sha256(CONTENT))
 
 
+def import_and_release(client: Client, source: BoxSource) -> tuple[str, dict[str, Any]]:
+    """Import ``source`` into a new provider, stop the source, and release it once inspected.
+
+    Returns the box's tag and the finished import job.
+    """
+    tag = pending_provider(client)
+    try:
+        submitted = start_import(client, tag, {"url": source.file_url})
+        job = wait_for_job(client, submitted["id"])
+    finally:
+        source.stop()
+    wait_until_inspected(client, tag)
+    release(client, tag)
+    return tag, job
+
+
 def test_import_resumes_where_the_source_broke_off(user: Client) -> None:
     half = len(CONTENT) // 2
     source = BoxSource(CONTENT, break_after=half)
-    tag = pending_provider(user)
-    try:
-        submitted = start_import(user, tag, {"url": source.file_url})
-        job = wait_for_job(user, submitted["id"])
-    finally:
-        source.stop()
-    wait_until_inspected(user, tag)
-    release(user, tag)
+    tag, job = import_and_release(user, source)
 
     assert job["state"] == "succeeded", job
     assert path(job) == [
@@ -127,14 +136,7 @@ def test_import_resumes_where_the_source_broke_off(user: Client) -> None:
 
 def test_import_without_length_blames_broken_source(user: Client) -> None:
     source = BoxSource(CONTENT, break_after=len(CONTENT) // 2, with_length=False)
-    tag = pending_provider(user)
-    try:
-        submitted = start_import(user, tag, {"url": source.file_url})
-        job = wait_for_job(user, submitted["id"])
-    finally:
-        source.stop()
-    wait_until_inspected(user, tag)
-    release(user, tag)
+    tag, job = import_and_release(user, source)
 
     assert job["state"] == "succeeded", job
     assert path(job) == [
