@@ -98,21 +98,24 @@ def test_failed_ping_replaces_whole_pool(
         engine.dispose()
 
 
-def test_read_engine_runs_queries_without_transaction(engine: Engine) -> None:
-    reader = database.read_only(engine.execution_options(isolation_level="AUTOCOMMIT"))
-
-    with reader.connect() as connection:
-        first = connection.execute(text("SELECT txid_current_if_assigned(), now()")).one()
-        second = connection.execute(text("SELECT now()")).scalar_one()
-        with pytest.raises(database.WriteInReadSession):
-            connection.execute(text("CREATE TABLE written_in_read (id int)"))
-    with engine.connect() as connection:
-        level = connection.execute(text("SHOW transaction_isolation")).scalar_one()
-        table = connection.execute(text("SELECT to_regclass('written_in_read')")).scalar_one()
+def test_read_engine_runs_queries_without_transaction(database_url: str) -> None:
+    reader = database.read_only(create_data_engine(database_url, pool_size=1, autocommit=True))
+    try:
+        with reader.connect() as connection:
+            first = connection.execute(text("SELECT txid_current_if_assigned(), now()")).one()
+            second = connection.execute(text("SELECT now()")).scalar_one()
+            with pytest.raises(database.WriteInReadSession):
+                connection.execute(text("CREATE TABLE written_in_read (id int)"))
+            dbapi_connection = connection.connection.dbapi_connection
+        with reader.connect() as connection:
+            # The pool hands out its one connection again, still in autocommit.
+            assert connection.connection.dbapi_connection is dbapi_connection
+            assert dbapi_connection is not None and dbapi_connection.autocommit
+            table = connection.execute(text("SELECT to_regclass('written_in_read')")).scalar_one()
+    finally:
+        reader.dispose()
 
     assert first[0] is None
     # now() is the start of the transaction, so it differs only between transactions.
     assert second > first[1]
     assert table is None
-    # The shared pool's connections return to the default level after the read.
-    assert level == "read committed"
