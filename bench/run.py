@@ -17,10 +17,10 @@ from .tools import environment
 
 HERE = Path(__file__).resolve().parent
 PAIRS = ("metadata", "rpc", "scale", "search", "jobs")
-# Jobs that Atlas and Celery each run at once in the jobs pair.
-JOB_CONCURRENCY = 8
-# Rounds of the jobs pair; the table gives the medians.
-JOB_ROUNDS = 5
+# Worker concurrencies (jobs run at once) at which the jobs pair measures both sides.
+JOB_CONCURRENCIES = [2, 4, 8, 16, 32]
+# Rounds of the jobs pair at each concurrency; the table gives the medians.
+JOB_ROUNDS = 3
 
 
 def render(rows: list[Row], facts: dict[str, str], quick: bool) -> str:
@@ -79,7 +79,8 @@ def main(argv: list[str] | None = None) -> int:
         if "jobs" in selected:
             count = 20 if args.quick else 2000
             rounds = 1 if args.quick else JOB_ROUNDS
-            rows.append(jobs_pair(Path(workdir), count, JOB_CONCURRENCY, rounds))
+            concurrencies = [8] if args.quick else JOB_CONCURRENCIES
+            rows.append(jobs_pair(Path(workdir) / "jobs", count, concurrencies, rounds))
 
     Path(args.output).write_text(render(rows, environment(), args.quick))
     print(Path(args.output).read_text())
