@@ -3,11 +3,12 @@
 Both sides run no-op jobs at each of several worker concurrencies, the
 same ones for both, and the row compares each side at its best of them:
 a user runs each at the concurrency that suits it on the machine, and
-the two peak at different ones. At each concurrency, each side gets a
-vhost and a database of its own and runs one warm-up job first. Then, in
-each round, it gets ``count`` jobs submitted at once and is timed from the
-first submit until a poll finds the last one succeeded. Both sides' workers
-stay up across the rounds, so no round measures a start.
+the two peak at different ones. Each side gets a vhost and a database of
+its own (Atlas a new suite at each concurrency), and its workers at each
+concurrency run one warm-up job first. Then, in each round, it gets
+``count`` jobs submitted at once and is timed from the first submit until
+a poll finds the last one succeeded. The workers stay up across the
+rounds, so no round measures a start.
 
 - Atlas: an isolated suite (``atlas up``); clients submit ``atlas.noop``
   jobs through the data service's ``submit_jobs`` RPC and poll ``job_counts``
