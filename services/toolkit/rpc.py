@@ -20,6 +20,7 @@ from typing import Any
 
 import eventlet
 from amqp.exceptions import ConnectionError as AmqpConnectionError
+from amqp.exceptions import NotFound as AmqpNotFound
 from kombu.exceptions import OperationalError
 from nameko.amqp.publish import Publisher
 from nameko.constants import (
@@ -157,6 +158,10 @@ class TimedMethodProxy(MethodProxy):
         try:
             reply = self._call(*args, **kwargs)
         except UnknownService as exc:
+            raise ServiceUnavailable(f"service {self.service_name} is not running") from exc
+        except AmqpNotFound as exc:
+            # The RPC exchange is missing because no service has started on
+            # this broker yet, or the broker was reset.
             raise ServiceUnavailable(f"service {self.service_name} is not running") from exc
         except BROKER_ERRORS as exc:
             raise ServiceUnavailable(
