@@ -119,6 +119,26 @@ def create_data_engine(url: str, pool_size: int, autocommit: bool = False) -> En
     return engine
 
 
+def replace_together(*engines: Engine) -> None:
+    """Replace every engine's pool when a statement in one of them finds its connection lost.
+
+    A lost connection makes its own pool replace all its connections, since
+    the database likely dropped them all. The connections of the other
+    pools are just as dead, and one used within ``PING_AFTER_IDLE`` seconds
+    would be handed out without a ping and fail the next request.
+    """
+    for engine in engines:
+        others = [other for other in engines if other is not engine]
+
+        @sqlalchemy_event.listens_for(engine, "handle_error")
+        def replace_others(context: Any, others: list[Engine] = others) -> None:
+            if context.is_disconnect:
+                for other in others:
+                    # Idle connections close now, and the ones in use are
+                    # dropped with the old pool once they return.
+                    other.dispose()
+
+
 class WriteInReadSession(Exception):
     """A statement other than a query ran in a session meant for reading."""
 
@@ -301,6 +321,7 @@ class Database(DependencyProvider):
         # round trips of BEGIN and ROLLBACK. At READ COMMITTED, PostgreSQL's
         # default, each statement takes its own snapshot anyway.
         self.read_engine = read_only(create_data_engine(url, pool_size, autocommit=True))
+        replace_together(self.engine, self.read_engine)
         self.read_sessionmaker = sessionmaker(bind=self.read_engine, expire_on_commit=False)
         self.exchange: Exchange = get_event_exchange(self.container.service_name, config)
         # Ids of events published but not yet marked so in the outbox.
