@@ -36,9 +36,10 @@ unreleased version gets ``NotFound``, so its existence does not leak, and
 from __future__ import annotations
 
 import enum
+import functools
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.orm import Session, contains_eager, joinedload
 
 from services.toolkit.errors import NotFound, PermissionDenied, Unauthenticated
@@ -136,22 +137,11 @@ def require_box(
     box. The lock still lets other transactions insert rows that refer to
     the box, such as jobs.
     """
-    query = (
-        select(Box)
-        .join(Box.account)
-        .options(contains_eager(Box.account))
-        .where(func.lower(Account.username) == username.lower())
-        .where(func.lower(Box.name) == name.lower())
-    )
     if needed > Level.READ:
         require_actor(actor)
-    if lock if lock is not None else needed > Level.READ:
-        query = query.with_for_update(of=Box, key_share=True)
-    if with_versions:
-        # One query with a row for each provider: cheaper than a query for
-        # each level, which is a round trip to PostgreSQL each.
-        query = query.options(joinedload(Box.versions).joinedload(Version.providers))
-    box = session.execute(query).unique().scalar()
+    query = _box_query(lock if lock is not None else needed > Level.READ, with_versions)
+    parameters = {"username": username.lower(), "name": name.lower()}
+    box = session.execute(query, parameters).unique().scalar()
     if box is None:
         raise NotFound(f"box {username}/{name} not found")
     account = box.account
@@ -160,6 +150,29 @@ def require_box(
     if needed > Level.READ:
         check_level(session, actor, account, needed)
     return box
+
+
+@functools.cache
+def _box_query(lock: bool, with_versions: bool) -> Select[tuple[Box]]:
+    """Return the query of :func:`require_box`, built once for each variant.
+
+    Building the query and computing its cache key anew took about as long
+    as the query's round trip to PostgreSQL.
+    """
+    query = (
+        select(Box)
+        .join(Box.account)
+        .options(contains_eager(Box.account))
+        .where(func.lower(Account.username) == bindparam("username"))
+        .where(func.lower(Box.name) == bindparam("name"))
+    )
+    if lock:
+        query = query.with_for_update(of=Box, key_share=True)
+    if with_versions:
+        # One query with a row for each provider: cheaper than a query for
+        # each level, which is a round trip to PostgreSQL each.
+        query = query.options(joinedload(Box.versions).joinedload(Version.providers))
+    return query
 
 
 def require_version(
