@@ -1,8 +1,11 @@
 """Start every Atlas service as its own process and keep them running.
 
 A service that exits unexpectedly is started again after a short pause.
-SIGINT or SIGTERM stops all of them: each gets SIGTERM, and SIGKILL if it
-is still running ``STOP_MARGIN`` seconds after its own grace period.
+SIGINT or SIGTERM stops all of them in stages. The services of a stage
+get SIGTERM together once every service of the earlier stages has
+exited, and SIGKILL if one is still running ``STOP_MARGIN`` seconds after
+its own grace period. So the services that others call stop last, and
+the work the others finish while they stop can still reach them.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ RESTART_DELAY = 2.0  # seconds before a crashed service is started again
 class ServiceProcess:
     name: str
     env: dict[str, str]
+    # Services stop in ascending stages; a service stops after those that call it.
+    stop_stage: int = 0
     process: subprocess.Popen[bytes] | None = None
     restarts: int = 0
     started_at: float = field(default=0.0)
@@ -72,11 +77,15 @@ class Supervisor:
         self.stop()
 
     def stop(self) -> None:
-        for service in self.services:
+        for stage in sorted({service.stop_stage for service in self.services}):
+            self._stop_all([service for service in self.services if service.stop_stage == stage])
+
+    def _stop_all(self, services: list[ServiceProcess]) -> None:
+        for service in services:
             if service.process and service.process.poll() is None:
                 service.process.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + self.grace_period + STOP_MARGIN
-        for service in self.services:
+        for service in services:
             if service.process is None:
                 continue
             try:

@@ -20,6 +20,9 @@ from ..supervisor import ServiceProcess, Supervisor, service_env
 
 # Services `atlas up` starts, in order; each runs in its own process.
 SUITE = ("data", "binstore", "gateway", "jobs", "workers")
+# The stage in which a service stops; the others stop in stage 0. Every
+# other service calls data, so data stops once they have finished.
+STOP_STAGES = {"data": 1}
 READY_TIMEOUT = 60.0  # seconds `atlas up` waits for /health to pass
 
 
@@ -97,6 +100,7 @@ def cmd_up(config: dict[str, Any], args: argparse.Namespace) -> int:
             service_env(env, ATLAS_WEB_SERVER_ADDRESS=addresses[name])
             if name in addresses
             else service_env(env, ATLAS_OPERATIONS_ADDRESS=operations.get(name, "")),
+            stop_stage=STOP_STAGES.get(name, 0),
         )
         for name in SUITE
         for _ in range(instance_counts.get(name, 1))
