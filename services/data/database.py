@@ -29,7 +29,7 @@ from nameko.extensions import DependencyProvider
 from sqlalchemy import Table, create_engine, select, update
 from sqlalchemy import event as sqlalchemy_event
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DBAPIError, InvalidatePoolError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InvalidatePoolError
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.toolkit import config as cfg
@@ -75,12 +75,8 @@ class Emitted:
 OUTBOX = cast(Table, OutboxEvent.__table__)
 
 
-def create_data_engine(url: str, pool_size: int, autocommit: bool = False) -> Engine:
-    """Return the engine of one of the data service's pools of PostgreSQL connections.
-
-    With ``autocommit``, each statement is its own transaction. The read
-    sessions use such a pool: its connections stay in autocommit, so no
-    checkin switches them back, which costs a round trip.
+def create_data_engine(url: str, pool_size: int) -> Engine:
+    """Return the engine of the data service's pool of PostgreSQL connections.
 
     A checkout pings a connection only if it sat unused for more than
     ``PING_AFTER_IDLE`` seconds. A database that restarted has dropped every
@@ -96,12 +92,20 @@ def create_data_engine(url: str, pool_size: int, autocommit: bool = False) -> En
         max_overflow=10,
         # Batches of updated rows go out a page of statements per round trip.
         executemany_mode="values_plus_batch",
-        **({"isolation_level": "AUTOCOMMIT"} if autocommit else {}),
     )
 
     @sqlalchemy_event.listens_for(engine, "checkin")
     def note_checkin(dbapi_connection: Any, record: Any) -> None:
         record.info["checked_in_at"] = time.monotonic()
+
+    @sqlalchemy_event.listens_for(engine, "checkout")
+    def end_autocommit(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        # A read may have left the connection in autocommit (see begin_autocommit).
+        if dbapi_connection.autocommit:
+            try:
+                dbapi_connection.autocommit = False
+            except engine.dialect.loaded_dbapi.Error as exc:
+                raise DisconnectionError(f"turning off autocommit failed: {exc}") from exc
 
     @sqlalchemy_event.listens_for(engine, "checkout")
     def ping_idle(dbapi_connection: Any, record: Any, proxy: Any) -> None:
@@ -119,24 +123,13 @@ def create_data_engine(url: str, pool_size: int, autocommit: bool = False) -> En
     return engine
 
 
-def replace_together(*engines: Engine) -> None:
-    """Replace every engine's pool when a statement in one of them finds its connection lost.
+def begin_autocommit(session: Session) -> None:
+    """Make each statement of ``session`` a transaction of its own, until its connection returns.
 
-    A lost connection makes its own pool replace all its connections, since
-    the database likely dropped them all. The connections of the other
-    pools are just as dead, and one used within ``PING_AFTER_IDLE`` seconds
-    would be handed out without a ping and fail the next request.
+    Only psycopg2's flag changes, which sends nothing to PostgreSQL. The
+    pool clears it at the connection's next checkout.
     """
-    for engine in engines:
-        others = [other for other in engines if other is not engine]
-
-        @sqlalchemy_event.listens_for(engine, "handle_error")
-        def replace_others(context: Any, others: list[Engine] = others) -> None:
-            if context.is_disconnect:
-                for other in others:
-                    # Idle connections close now, and the ones in use are
-                    # dropped with the old pool once they return.
-                    other.dispose()
+    session.connection().connection.driver_connection.autocommit = True
 
 
 class WriteInReadSession(Exception):
@@ -276,6 +269,7 @@ class DatabaseAccess:
         """Yield a session for queries that change nothing, each its own transaction."""
         session = self._provider.read_sessionmaker()
         try:
+            begin_autocommit(session)
             yield session
         except DBAPIError as exc:
             if exc.connection_invalidated or isinstance(exc.orig, _operational_errors()):
@@ -303,7 +297,6 @@ class Database(DependencyProvider):
     """Engine, sessions and event publishing for the data service."""
 
     engine: Engine
-    read_engine: Engine
     sessionmaker: sessionmaker[Session]
     read_sessionmaker: sessionmaker[Session]
 
@@ -314,15 +307,19 @@ class Database(DependencyProvider):
     def setup(self) -> None:
         config = self.container.config
         self.policy = Policy.from_config(config)
-        url, pool_size = cfg.database_url(config), int(config.get("max_workers", 10))
-        self.engine = create_data_engine(url, pool_size)
+        self.engine = create_data_engine(
+            cfg.database_url(config), pool_size=int(config.get("max_workers", 10))
+        )
         self.sessionmaker = sessionmaker(bind=self.engine, expire_on_commit=False)
-        # Reads run each statement in its own transaction, which saves the
-        # round trips of BEGIN and ROLLBACK. At READ COMMITTED, PostgreSQL's
-        # default, each statement takes its own snapshot anyway.
-        self.read_engine = read_only(create_data_engine(url, pool_size, autocommit=True))
-        replace_together(self.engine, self.read_engine)
-        self.read_sessionmaker = sessionmaker(bind=self.read_engine, expire_on_commit=False)
+        # Reads run each statement in its own transaction (begin_autocommit),
+        # which saves the round trips of BEGIN and ROLLBACK. At READ
+        # COMMITTED, PostgreSQL's default, each statement takes its own
+        # snapshot anyway. The reads share the pool, and only their engine
+        # rejects writes.
+        self.read_sessionmaker = sessionmaker(
+            bind=read_only(self.engine.execution_options(logging_token="read")),
+            expire_on_commit=False,
+        )
         self.exchange: Exchange = get_event_exchange(self.container.service_name, config)
         # Ids of events published but not yet marked so in the outbox.
         self.published: list[int] = []
@@ -340,7 +337,6 @@ class Database(DependencyProvider):
     def stop(self) -> None:
         self._mark_published()
         self.engine.dispose()
-        self.read_engine.dispose()
         self.broker_pool.force_close_all()
 
     def get_dependency(self, worker_ctx: Any) -> DatabaseAccess:

@@ -160,8 +160,8 @@ class TimedMethodProxy(MethodProxy):
         except UnknownService as exc:
             raise ServiceUnavailable(f"service {self.service_name} is not running") from exc
         except AmqpNotFound as exc:
-            # The RPC exchange is missing because no service has started on
-            # this broker yet, or the broker was reset.
+            # The RPC exchange is missing. On a new vhost, a service's eager
+            # timer can call before its own reply listener has declared it.
             raise ServiceUnavailable(f"service {self.service_name} is not running") from exc
         except BROKER_ERRORS as exc:
             raise ServiceUnavailable(

@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import sessionmaker
 
 from services.data import database
 from services.data.database import PING_AFTER_IDLE, create_data_engine
@@ -98,24 +99,24 @@ def test_failed_ping_replaces_whole_pool(
         engine.dispose()
 
 
-def test_read_engine_runs_queries_without_transaction(database_url: str) -> None:
-    reader = database.read_only(create_data_engine(database_url, pool_size=1, autocommit=True))
-    try:
-        with reader.connect() as connection:
-            first = connection.execute(text("SELECT txid_current_if_assigned(), now()")).one()
-            second = connection.execute(text("SELECT now()")).scalar_one()
-            with pytest.raises(database.WriteInReadSession):
-                connection.execute(text("CREATE TABLE written_in_read (id int)"))
-            dbapi_connection = connection.connection.dbapi_connection
-        with reader.connect() as connection:
-            # The pool hands out its one connection again, still in autocommit.
-            assert connection.connection.dbapi_connection is dbapi_connection
-            assert dbapi_connection is not None and dbapi_connection.autocommit
-            table = connection.execute(text("SELECT to_regclass('written_in_read')")).scalar_one()
-    finally:
-        reader.dispose()
+def test_read_session_runs_queries_without_transaction(engine: Engine) -> None:
+    reads = sessionmaker(bind=database.read_only(engine.execution_options(logging_token="read")))
+
+    with reads() as session:
+        database.begin_autocommit(session)
+        first = session.execute(text("SELECT txid_current_if_assigned(), now()")).one()
+        second = session.execute(text("SELECT now()")).scalar_one()
+        with pytest.raises(database.WriteInReadSession):
+            session.execute(text("CREATE TABLE written_in_read (id int)"))
+    with engine.connect() as connection:
+        # The pool's one connection, out of autocommit again for this transaction.
+        connection.execute(text("SELECT 1"))
+        in_transaction = connection.execute(text("SELECT txid_current()")).scalar_one()
+        again = connection.execute(text("SELECT txid_current()")).scalar_one()
+        table = connection.execute(text("SELECT to_regclass('written_in_read')")).scalar_one()
 
     assert first[0] is None
     # now() is the start of the transaction, so it differs only between transactions.
     assert second > first[1]
+    assert in_transaction == again
     assert table is None

@@ -1,4 +1,4 @@
-"""Calls through TimedRpcProxy when the broker has no RPC exchange yet."""
+"""Calls through TimedRpcProxy when the broker has no RPC exchange."""
 
 from __future__ import annotations
 
@@ -38,8 +38,8 @@ def test_call_without_rpc_exchange_is_unavailable(amqp_uri: str) -> None:
     container = ServiceContainer(Caller, {"AMQP_URI": amqp_uri, "serializer": "json"})
     container.start()
     try:
-        # Each service declares this exchange as it starts, so without it the
-        # broker is as it was before any service started.
+        # On a new vhost the exchange is missing like this until a service's
+        # reply listener or RPC consumer has declared it.
         with kombu.Connection(amqp_uri) as connection:
             get_rpc_exchange(container.config)(connection.default_channel).delete()
 
