@@ -244,8 +244,9 @@ class DatabaseAccess:
             session.commit()
         except DBAPIError as exc:
             session.rollback()
-            if exc.connection_invalidated or isinstance(exc.orig, _operational_errors()):
-                raise ServiceUnavailable("the database is unavailable; try again shortly") from exc
+            unavailable = unavailable_error(exc)
+            if unavailable is not None:
+                raise unavailable from exc
             raise
         except BaseException:
             session.rollback()
@@ -272,8 +273,9 @@ class DatabaseAccess:
             begin_autocommit(session)
             yield session
         except DBAPIError as exc:
-            if exc.connection_invalidated or isinstance(exc.orig, _operational_errors()):
-                raise ServiceUnavailable("the database is unavailable; try again shortly") from exc
+            unavailable = unavailable_error(exc)
+            if unavailable is not None:
+                raise unavailable from exc
             raise
         finally:
             # Each statement committed as it ran; closing returns the connection.
@@ -287,10 +289,26 @@ class DatabaseAccess:
             session.execute(select(1))
 
 
-def _operational_errors() -> tuple[type[BaseException], ...]:
-    import psycopg2
+def unavailable_error(exc: DBAPIError) -> ServiceUnavailable | None:
+    """Return the error a caller should get for ``exc`` if trying again may succeed, else None.
 
-    return (psycopg2.OperationalError, psycopg2.InterfaceError)
+    PostgreSQL ends one of two transactions that deadlock, or one that
+    conflicts with a concurrent change, and the other goes through, so the
+    caller may simply try again. Any other operational error means that the
+    database could not be reached or dropped the connection.
+    """
+    import psycopg2
+    from psycopg2.extensions import TransactionRollbackError
+
+    if isinstance(exc.orig, TransactionRollbackError):
+        return ServiceUnavailable(
+            "the change conflicted with another one made at the same time; try again"
+        )
+    if exc.connection_invalidated or isinstance(
+        exc.orig, (psycopg2.OperationalError, psycopg2.InterfaceError)
+    ):
+        return ServiceUnavailable("the database is unavailable; try again shortly")
+    return None
 
 
 class Database(DependencyProvider):
