@@ -172,6 +172,26 @@ def test_loopback_url_outside_allowlist_is_rejected(user: Client) -> None:
     assert user.get(f"/api/v1/user/{user.username}/webhooks").json() == {"webhooks": []}
 
 
+def insert_webhooks(database_url: str, rows: str, parameters: dict[str, Any]) -> None:
+    """Insert subscriptions past the API's checks.
+
+    ``rows`` is the VALUES or SELECT clause that gives each one's account
+    id, URL, events, sealed secret and creation time.
+    """
+    engine = create_engine(database_url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO webhooks (account_id, url, events, secret_sealed, created_at) "
+                    + rows
+                ),
+                parameters,
+            )
+    finally:
+        engine.dispose()
+
+
 def test_disallowed_receiver_fails_delivery_permanently(
     user: Client, suite: Suite, database_url: str, data_rpc: Any
 ) -> None:
@@ -181,20 +201,15 @@ def test_disallowed_receiver_fails_delivery_permanently(
     tag = empty_box(user)
     account_id = data_rpc.authenticate(user.token)["actor"]["id"]
     sealed = seal(cfg.secret_key(suite.config), "whsec_test")
-    engine = create_engine(database_url)
     try:
-        with engine.begin() as connection:
-            connection.execute(
-                text(
-                    "INSERT INTO webhooks (account_id, url, events, secret_sealed, created_at) "
-                    "VALUES (:account, :url, ARRAY['provider.uploaded'], :sealed, now())"
-                ),
-                {"account": account_id, "url": receiver.url, "sealed": sealed},
-            )
+        insert_webhooks(
+            database_url,
+            "VALUES (:account, :url, ARRAY['provider.uploaded'], :sealed, now())",
+            {"account": account_id, "url": receiver.url, "sealed": sealed},
+        )
         upload_version(user, tag)
         [job] = wait_for_deliveries(user, tag)
     finally:
-        engine.dispose()
         receiver.stop()
 
     assert job["state"] == "failed"
@@ -364,19 +379,12 @@ def test_account_webhooks_are_limited(
     user: Client, data_rpc: Any, database_url: str, receiver: WebhookReceiver
 ) -> None:
     account_id = data_rpc.authenticate(user.token)["actor"]["id"]
-    engine = create_engine(database_url)
-    try:
-        with engine.begin() as connection:
-            connection.execute(
-                text(
-                    "INSERT INTO webhooks (account_id, url, events, secret_sealed, created_at) "
-                    "SELECT :account, :url || n, ARRAY['job.finished'], 'sealed', now() "
-                    "FROM generate_series(1, 100) AS n"
-                ),
-                {"account": account_id, "url": receiver.url + "/hook"},
-            )
-    finally:
-        engine.dispose()
+    insert_webhooks(
+        database_url,
+        "SELECT :account, :url || n, ARRAY['job.finished'], 'sealed', now() "
+        "FROM generate_series(1, 100) AS n",
+        {"account": account_id, "url": receiver.url + "/hook"},
+    )
 
     response = user.post(
         f"/api/v1/user/{user.username}/webhooks",
