@@ -78,6 +78,8 @@ def jobs_pair(workdir: Path, count: int, concurrencies: list[int], rounds: int =
     Celery. Both sides vary by a tenth to a third from one run to the next
     on a small machine, so each concurrency gives the median rate of each
     side. The row compares the best median of Atlas with the best of Celery.
+    Taking the best of several medians raises both sides' figures alike,
+    and the ratio is no longer one of paired rounds.
     """
     levels = []
     with celery_peer_ready() as peer:

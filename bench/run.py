@@ -19,7 +19,7 @@ HERE = Path(__file__).resolve().parent
 PAIRS = ("metadata", "rpc", "scale", "search", "jobs")
 # Worker concurrencies (jobs run at once) at which the jobs pair measures both sides.
 JOB_CONCURRENCIES = [2, 4, 8, 16, 32]
-# Rounds of the jobs pair at each concurrency; the table gives the medians.
+# Rounds of the jobs pair at each concurrency, whose medians the table gives.
 JOB_ROUNDS = 3
 
 

@@ -27,7 +27,7 @@ RESTART_DELAY = 2.0  # seconds before a crashed service is started again
 class ServiceProcess:
     name: str
     env: dict[str, str]
-    # Services stop in ascending stages; a service stops after those that call it.
+    # Stages stop in ascending order, so a service gets a higher stage than its callers.
     stop_stage: int = 0
     process: subprocess.Popen[bytes] | None = None
     restarts: int = 0

@@ -162,6 +162,9 @@ class TimedMethodProxy(MethodProxy):
         except AmqpNotFound as exc:
             # The RPC exchange is missing. On a new vhost, a service's eager
             # timer can call before its own reply listener has declared it.
+            # NOTE: an exchange deleted under running services also takes
+            # their reply queues' bindings, and their calls then time out
+            # until they restart.
             raise ServiceUnavailable(f"service {self.service_name} is not running") from exc
         except BROKER_ERRORS as exc:
             raise ServiceUnavailable(

@@ -46,7 +46,7 @@ def test_call_without_rpc_exchange_is_unavailable(amqp_uri: str) -> None:
         with entrypoint_hook(container, "ping_data") as ping_data:
             with pytest.raises(ServiceUnavailable, match="service data is not running"):
                 ping_data()
-            # A second call gets the same error, not one of the channel the broker closed.
+            # A second call gets the same error, not one about the channel the broker closed.
             with pytest.raises(ServiceUnavailable, match="service data is not running"):
                 ping_data()
     finally:

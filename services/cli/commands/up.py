@@ -20,8 +20,8 @@ from ..supervisor import ServiceProcess, Supervisor, service_env
 
 # Services `atlas up` starts, in order; each runs in its own process.
 SUITE = ("data", "binstore", "gateway", "jobs", "workers")
-# The stage in which a service stops; the others stop in stage 0. Every
-# other service calls data, so data stops once they have finished.
+# The stage in which a service stops, 0 for those not listed. Every other
+# service calls data, so data stops once they have exited.
 STOP_STAGES = {"data": 1}
 READY_TIMEOUT = 60.0  # seconds `atlas up` waits for /health to pass
 
