@@ -2,17 +2,20 @@
 
 nameko's ``@rpc`` raises a reply that cannot be sent, because the broker is
 gone, in the worker's greenthread, and that kills the whole service
-container. Atlas's ``rpc`` logs it instead, and sends replies without
-publisher confirms.
+container. Atlas's ``rpc`` logs it instead.
 
 nameko's own ``RpcProxy`` waits for a reply with no limit, so a call to a
 service that is down hangs the caller. ``TimedRpcProxy`` gives each call
 ``ATLAS.rpc_timeout`` seconds, publishing included, and then raises
 ``ServiceUnavailable``; so does a call that cannot reach the broker.
+
+Calls, their replies and the replies ``rpc`` sends all travel on the
+container's ``RpcLink`` (``services.toolkit.rpclink``).
 """
 
 from __future__ import annotations
 
+import inspect
 import logging
 import time
 from collections.abc import Iterable
@@ -20,87 +23,31 @@ from typing import Any
 
 import eventlet
 from amqp.exceptions import ConnectionError as AmqpConnectionError
-from amqp.exceptions import NotFound as AmqpNotFound
 from kombu.exceptions import OperationalError
-from nameko.amqp.publish import Publisher
-from nameko.constants import (
-    AMQP_SSL_CONFIG_KEY,
-    AMQP_URI_CONFIG_KEY,
-    DEFAULT_SERIALIZER,
-    LOGIN_METHOD_CONFIG_KEY,
-    SERIALIZER_CONFIG_KEY,
-)
-from nameko.exceptions import UnknownService
-from nameko.rpc import (
-    MethodProxy,
-    Responder,
-    Rpc,
-    RpcConsumer,
-    RpcProxy,
-    ServiceProxy,
-    get_rpc_exchange,
-)
+from nameko.exceptions import IncorrectSignature
+from nameko.extensions import DependencyProvider
+from nameko.messaging import HeaderEncoder
+from nameko.rpc import Rpc, RpcConsumer
 
 from services.toolkit import config as cfg
 from services.toolkit.errors import CALLER_ERRORS, ServiceUnavailable
 from services.toolkit.metrics import observe_rpc_call
+from services.toolkit.rpclink import RpcLink
 
 log = logging.getLogger(__name__)
 
-# Errors of a lost or refused broker connection while publishing a call.
-# kombu raises its OperationalError once its retries are spent; a reset
-# connection may surface as the socket's own error or as py-amqp's.
+# Errors of a lost or refused broker connection. kombu raises its
+# OperationalError once its retries are spent; a reset connection may
+# surface as the socket's own error or as py-amqp's.
 BROKER_ERRORS = (OperationalError, AmqpConnectionError, OSError)
-
-# kombu retries a publish whose connection failed. nameko's policy allows
-# three retries one second apart, on top of the reply timeout. One quick
-# retry replaces a stale pooled connection and fails soon when the broker
-# is down.
-PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 1}
-
-
-def call_options(timeout: float, options: dict[str, Any]) -> dict[str, Any]:
-    """Return publish options of a call that waits ``timeout`` seconds for its reply."""
-    return {
-        "retry_policy": PUBLISH_RETRY_POLICY,
-        # A request still queued when its caller stops waiting is dropped by
-        # the broker, so that a service that was down does not carry out a
-        # change after its caller got an error.
-        "expiration": timeout,
-        **options,
-    }
-
-
-class ReplyPublisher(Publisher):
-    """Publishes replies without waiting for the broker to confirm each one.
-
-    A confirm costs a round trip to the broker on every call. It would only
-    tell the service that a reply was lost, and the caller learns that
-    anyway: its wait times out and it may call again.
-    """
-
-    use_confirms = False
-
-
-class ReplyResponder(Responder):
-    publisher_cls = ReplyPublisher
 
 
 class ReplyTolerantRpcConsumer(RpcConsumer):
+    link = RpcLink()
+
     def handle_result(self, message: Any, result: Any, exc_info: Any) -> tuple[Any, Any]:
-        config = self.container.config
-        responder = ReplyResponder(
-            config[AMQP_URI_CONFIG_KEY],
-            get_rpc_exchange(config),
-            config.get(SERIALIZER_CONFIG_KEY, DEFAULT_SERIALIZER),
-            message,
-            ssl=config.get(AMQP_SSL_CONFIG_KEY),
-            login_method=config.get(LOGIN_METHOD_CONFIG_KEY),
-        )
         try:
-            result, exc_info = responder.send_response(result, exc_info)
-            self.queue_consumer.ack_message(message)
-            return result, exc_info
+            result, exc_info = self.link.reply(message, result, exc_info)
         except BROKER_ERRORS as exc:
             # The request stays unacknowledged, so the broker takes it back
             # with the lost connection; its expiration then drops it.
@@ -110,6 +57,8 @@ class ReplyTolerantRpcConsumer(RpcConsumer):
                 exc,
             )
             return result, exc_info
+        self.queue_consumer.ack_message(message)
+        return result, exc_info
 
 
 class ReplyTolerantRpc(Rpc):
@@ -125,20 +74,45 @@ class ReplyTolerantRpc(Rpc):
         kwargs.setdefault("expected_exceptions", CALLER_ERRORS)
         super().__init__(**kwargs)
 
+    def setup(self) -> None:
+        super().setup()
+        self.signature = inspect.signature(getattr(self.container.service_cls, self.method_name))
+
+    def check_signature(self, args: Any, kwargs: Any) -> None:
+        # nameko's own check inspects the method anew on every call.
+        try:
+            self.signature.bind(None, *args, **kwargs)
+        except TypeError as exc:
+            raise IncorrectSignature(str(exc)) from exc
+
 
 rpc = ReplyTolerantRpc.decorator
 
+_headers = HeaderEncoder()
 
-class TimedMethodProxy(MethodProxy):
-    def __init__(self, *args: Any, timeout: float, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+
+class TimedMethodProxy:
+    def __init__(
+        self, worker_ctx: Any, service_name: str, method_name: str, link: RpcLink, timeout: float
+    ) -> None:
+        self.worker_ctx = worker_ctx
+        self.service_name = service_name
+        self.method_name = method_name
+        self.link = link
         self.timeout = timeout
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         started = time.perf_counter()
         outcome = "error"
         try:
-            result = self._wait(*args, **kwargs)
+            result = self.link.call(
+                self.service_name,
+                self.method_name,
+                args,
+                kwargs,
+                _headers.get_message_headers(self.worker_ctx),
+                self.timeout,
+            )
             outcome = "ok"
             return result
         except ServiceUnavailable as exc:
@@ -153,81 +127,45 @@ class TimedMethodProxy(MethodProxy):
                 time.perf_counter() - started,
             )
 
-    def _wait(self, *args: Any, **kwargs: Any) -> Any:
-        started = time.monotonic()
-        try:
-            reply = self._call(*args, **kwargs)
-        except UnknownService as exc:
-            raise ServiceUnavailable(f"service {self.service_name} is not running") from exc
-        except AmqpNotFound as exc:
-            # The RPC exchange is missing. On a new vhost, a service's eager
-            # timer can call before its own reply listener has declared it.
-            # NOTE: an exchange deleted under running services also takes
-            # their reply queues' bindings, and their calls then time out
-            # until they restart.
-            raise ServiceUnavailable(f"service {self.service_name} is not running") from exc
-        except BROKER_ERRORS as exc:
-            raise ServiceUnavailable(
-                f"calling {self.service_name}.{self.method_name} failed because the message "
-                "broker is unavailable; try again shortly"
-            ) from exc
-        remaining = self.timeout - (time.monotonic() - started)
-        try:
-            with eventlet.Timeout(max(remaining, 0.0)):
-                return reply.result()
-        except eventlet.Timeout as exc:
-            raise ServiceUnavailable(
-                f"service {self.service_name} did not answer {self.method_name} "
-                f"within {self.timeout:g} seconds"
-            ) from exc
+    def __repr__(self) -> str:
+        return f"<proxy method: {self.service_name}.{self.method_name}>"
 
 
-class TimedServiceProxy(ServiceProxy):
-    def __init__(self, *args: Any, timeout: float, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+class TimedServiceProxy:
+    def __init__(self, worker_ctx: Any, service_name: str, link: RpcLink, timeout: float) -> None:
+        self.worker_ctx = worker_ctx
+        self.service_name = service_name
+        self.link = link
         self.timeout = timeout
 
     def __getattr__(self, name: str) -> TimedMethodProxy:
-        return TimedMethodProxy(
-            self.worker_ctx,
-            self.service_name,
-            name,
-            self.reply_listener,
-            timeout=self.timeout,
-            **call_options(self.timeout, self.options),
-        )
+        return TimedMethodProxy(self.worker_ctx, self.service_name, name, self.link, self.timeout)
 
 
-class TimedRpcProxy(RpcProxy):
+class TimedRpcProxy(DependencyProvider):
     """Dependency that calls ``target_service`` with a bounded wait for each reply."""
+
+    link = RpcLink()
+
+    def __init__(self, target_service: str) -> None:
+        self.target_service = target_service
 
     def get_dependency(self, worker_ctx: Any) -> TimedServiceProxy:
         timeout = float(cfg.setting(self.container.config, cfg.RPC_TIMEOUT))
-        return TimedServiceProxy(
-            worker_ctx,
-            self.target_service,
-            self.rpc_reply_listener,
-            timeout=timeout,
-            **self.options,
-        )
+        return TimedServiceProxy(worker_ctx, self.target_service, self.link, timeout)
 
 
 class TimedClusterProxy:
     """Calls to any service by name, each with a bounded wait for its reply."""
 
-    def __init__(self, worker_ctx: Any, reply_listener: Any, timeout: float, **options: Any):
+    def __init__(self, worker_ctx: Any, link: RpcLink, timeout: float):
         self.worker_ctx = worker_ctx
-        self.reply_listener = reply_listener
+        self.link = link
         self.timeout = timeout
-        self.options = options
 
     def service(self, name: str, timeout: float | None = None) -> TimedServiceProxy:
         return TimedServiceProxy(
-            self.worker_ctx,
-            name,
-            self.reply_listener,
-            timeout=self.timeout if timeout is None else timeout,
-            **self.options,
+            self.worker_ctx, name, self.link, self.timeout if timeout is None else timeout
         )
 
     def call_each(
@@ -246,12 +184,11 @@ class TimedClusterProxy:
         return dict(zip(names, pool.imap(call, names), strict=True))
 
 
-class TimedClusterRpcProxy(RpcProxy):
+class TimedClusterRpcProxy(DependencyProvider):
     """Dependency that calls services named at call time, with ``ATLAS.rpc_timeout``."""
 
-    def __init__(self, **options: Any) -> None:
-        super().__init__("", **options)
+    link = RpcLink()
 
     def get_dependency(self, worker_ctx: Any) -> TimedClusterProxy:
         timeout = float(cfg.setting(self.container.config, cfg.RPC_TIMEOUT))
-        return TimedClusterProxy(worker_ctx, self.rpc_reply_listener, timeout, **self.options)
+        return TimedClusterProxy(worker_ctx, self.link, timeout)
