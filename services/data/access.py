@@ -44,6 +44,7 @@ from sqlalchemy.orm import Session, contains_eager, joinedload
 
 from services.toolkit.errors import NotFound, PermissionDenied, Unauthenticated
 
+from .database import PREPARE
 from .models import Account, AccountKind, Box, Membership, Role, Version, VersionStatus
 
 
@@ -172,7 +173,7 @@ def _box_query(lock: bool, with_versions: bool) -> Select[tuple[Box]]:
         # One query with a row for each provider: cheaper than a query for
         # each level, which is a round trip to PostgreSQL each.
         query = query.options(joinedload(Box.versions).joinedload(Version.providers))
-    return query
+    return query.execution_options(**{PREPARE: True})
 
 
 def require_version(

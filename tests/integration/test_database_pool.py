@@ -120,3 +120,46 @@ def test_read_session_runs_queries_without_transaction(engine: Engine) -> None:
     assert second > first[1]
     assert in_transaction == again
     assert table is None
+
+
+def prepared_names(connection: Connection) -> list[str]:
+    query = text("SELECT name FROM pg_prepared_statements WHERE name LIKE 'atlas_%' ORDER BY name")
+    return list(connection.execute(query).scalars())
+
+
+def test_marked_statement_is_prepared_once_per_connection(engine: Engine, terminate) -> None:
+    # A literal percent sign and a parameter used twice, as SQLAlchemy writes them.
+    query = text(
+        "SELECT :word || '%' AS percent, :word = :word AS same, length(:other) AS other"
+    ).execution_options(**{database.PREPARE: True})
+    parameters = {"word": "ten", "other": "four"}
+
+    with engine.connect() as connection:
+        first = connection.execute(query, parameters).one()
+        second = connection.execute(query, {"word": "one", "other": "xy"}).one()
+        names = prepared_names(connection)
+        pid = backend_pid(connection)
+    # The same connection, from the pool: nothing is prepared again.
+    with engine.connect() as connection:
+        assert backend_pid(connection) == pid
+        again = connection.execute(query, parameters).one()
+        assert prepared_names(connection) == names
+
+    assert tuple(first) == ("ten%", True, 4)
+    assert tuple(second) == ("one%", True, 2)
+    assert tuple(again) == tuple(first)
+    assert len(names) == 1
+
+    # A new connection in the pool's record prepares the statement anew.
+    terminate(pid)
+    time.sleep(PING_AFTER_IDLE + 0.2)
+    with engine.connect() as connection:
+        assert backend_pid(connection) != pid
+        assert tuple(connection.execute(query, parameters).one()) == ("ten%", True, 4)
+        assert prepared_names(connection) == names
+
+
+def test_unmarked_statement_is_not_prepared(engine: Engine) -> None:
+    with engine.connect() as connection:
+        connection.execute(text("SELECT 1"))
+        assert prepared_names(connection) == []
