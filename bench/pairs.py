@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import statistics
 import subprocess
 import sys
@@ -11,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 
@@ -112,7 +114,14 @@ def _percentile(samples: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
-def rpc_pair(suite: RunningSuite, tag: str, count: int) -> Row:
+def rpc_pair(suite: RunningSuite, tag: str, count: int, seconds: float) -> Row:
+    """Measure a box read through the gateway beside a bare nameko RPC ping, each sequential.
+
+    Each side has its own protocol's lightest client: nameko's standalone
+    proxy for the ping, wrk on one connection for the read. The same read
+    from two Python clients in this process, and the data service's get_box
+    RPC that serves it, go to the notes.
+    """
     from nameko.standalone.rpc import ClusterRpcProxy
 
     ping_process = subprocess.Popen(
@@ -122,12 +131,15 @@ def rpc_pair(suite: RunningSuite, tag: str, count: int) -> Row:
         stderr=subprocess.DEVNULL,
     )
     session = requests.Session()
-    url = f"{suite.api_url}/api/v1/box/{tag}"
+    path = f"/api/v1/box/{tag}"
     try:
         with ClusterRpcProxy({"AMQP_URI": suite.amqp_uri, "serializer": "json"}) as cluster:
             _wait_for_rpc(lambda: cluster.bench_ping.ping())
             ping = _latencies(lambda: cluster.bench_ping.ping(), count)
-            gateway = _latencies(lambda: session.get(url, timeout=10).raise_for_status(), count)
+            gateway = wrk(suite.api_url, [path], connections=1, seconds=seconds)
+            plain = _latencies(_keep_alive_get(suite.api_url, path), count)
+            url = suite.api_url + path
+            python = _latencies(lambda: session.get(url, timeout=10).raise_for_status(), count)
             # The call the gateway makes for that read, sent without the HTTP hop.
             username, name = tag.split("/")
             data = _latencies(lambda: cluster.data.get_box(None, username, name), count)
@@ -135,21 +147,43 @@ def rpc_pair(suite: RunningSuite, tag: str, count: int) -> Row:
         ping_process.terminate()
         ping_process.wait(timeout=10)
 
-    ping_p50, gateway_p50 = statistics.median(ping), statistics.median(gateway)
-    data_p50 = statistics.median(data)
+    ping_p50, plain_p50 = statistics.median(ping), statistics.median(plain)
+    python_p50, data_p50 = statistics.median(python), statistics.median(data)
     return Row(
         what="gateway → data → PostgreSQL read, sequential (p50 / p99 ms)",
-        atlas=f"{gateway_p50:.2f} / {_percentile(gateway, 0.99):.2f} ms",
+        atlas=f"{gateway.p50_ms:.2f} / {gateway.p99_ms:.2f} ms (wrk, 1 connection)",
         peer=f"bare nameko RPC ping: {ping_p50:.2f} / {_percentile(ping, 0.99):.2f} ms",
-        ratio=f"{gateway_p50 / ping_p50:.2f} × ping p50",
+        ratio=f"{gateway.p50_ms / ping_p50:.2f} × ping p50",
         target="p50 ≤ 2 × ping",
-        met=gateway_p50 <= 2 * ping_p50,
+        met=gateway.p50_ms <= 2 * ping_p50,
         notes=[
+            "the same read from Python's http.client on one connection, in the ping client's "
+            f"process (eventlet-patched): {plain_p50:.2f} / {_percentile(plain, 0.99):.2f} ms, "
+            f"{plain_p50 / ping_p50:.2f} × ping p50",
+            "the same read from Python's requests client, in that process: "
+            f"{python_p50:.2f} / {_percentile(python, 0.99):.2f} ms, "
+            f"{python_p50 / ping_p50:.2f} × ping p50",
             "the data service's get_box RPC alone, the call behind that read, sent from the "
             f"ping's client: {data_p50:.2f} / {_percentile(data, 0.99):.2f} ms, "
-            f"{data_p50 / ping_p50:.2f} × ping p50"
+            f"{data_p50 / ping_p50:.2f} × ping p50",
+            *_errors(gateway),
         ],
     )
+
+
+def _keep_alive_get(base_url: str, path: str) -> Callable[[], None]:
+    """Return a function that GETs ``path`` on one kept-alive connection and reads the body."""
+    parts = urlsplit(base_url)
+    connection = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=10)
+
+    def get() -> None:
+        connection.request("GET", path)
+        response = connection.getresponse()
+        response.read()
+        if response.status != 200:
+            raise RuntimeError(f"GET {path} returned {response.status}")
+
+    return get
 
 
 def _wait_for_rpc(call: Callable[[], Any], timeout: float = 30) -> None:

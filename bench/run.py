@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
             if "metadata" in selected:
                 rows.append(metadata_pair(suite, "bench/base", seconds))
             if "rpc" in selected:
-                rows.append(rpc_pair(suite, "bench/base", 200 if args.quick else 3000))
+                rows.append(rpc_pair(suite, "bench/base", 200 if args.quick else 3000, seconds))
         if "scale" in selected:
             # Cached reads would hide the database; this suite caches nothing.
             with running_suite(

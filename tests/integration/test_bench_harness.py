@@ -36,6 +36,8 @@ def test_bench_quick_run_writes_results(tmp_path: Path) -> None:
     table = output.read_text()
     assert "box metadata GET" in table
     assert "bare nameko RPC ping" in table
+    assert "(wrk, 1 connection)" in table
+    assert "Python's http.client on one connection" in table
     assert "get_box RPC alone" in table
     assert "end-to-end no-op jobs" in table
     assert "Celery 5.7.0, acks_late" in table
