@@ -37,15 +37,26 @@ from __future__ import annotations
 
 import enum
 import functools
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Select, bindparam, func, select
-from sqlalchemy.orm import Session, contains_eager, joinedload
+from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.orm import Session, contains_eager
+from sqlalchemy.orm.instrumentation import manager_of_class
 
 from services.toolkit.errors import NotFound, PermissionDenied, Unauthenticated
 
 from .database import PREPARE
-from .models import Account, AccountKind, Box, Membership, Role, Version, VersionStatus
+from .models import (
+    Account,
+    AccountKind,
+    Box,
+    Membership,
+    Provider,
+    Role,
+    Version,
+    VersionStatus,
+)
 
 
 class Level(enum.IntEnum):
@@ -123,13 +134,12 @@ def require_box(
     username: str,
     name: str,
     needed: Level = Level.READ,
-    with_versions: bool = False,
     lock: bool | None = None,
 ) -> Box:
     """Return the box ``username/name`` if ``actor`` has ``needed`` on it.
 
-    ``with_versions`` loads the versions and their providers in the same
-    query, for callers that serialize them all.
+    ``read_box_tree`` loads a box with its versions and providers, for
+    callers that serialize them all.
 
     With ``lock``, the box's row stays locked until the transaction ends, so
     changes to one box, its versions and its providers run one after the
@@ -140,21 +150,100 @@ def require_box(
     """
     if needed > Level.READ:
         require_actor(actor)
-    query = _box_query(lock if lock is not None else needed > Level.READ, with_versions)
+    query = _box_query(lock if lock is not None else needed > Level.READ)
     parameters = {"username": username.lower(), "name": name.lower()}
-    box = session.execute(query, parameters).unique().scalar()
-    if box is None:
-        raise NotFound(f"box {username}/{name} not found")
-    account = box.account
-    if box.private and level_on(session, actor, account) is None:
-        raise NotFound(f"box {username}/{name} not found")
+    box = session.execute(query, parameters).scalar()
+    _check_readable(session, actor, box, username, name)
     if needed > Level.READ:
-        check_level(session, actor, account, needed)
+        check_level(session, actor, box.account, needed)
     return box
 
 
+def _check_readable(
+    session: Session, actor: Actor, box: Box | None, username: str, name: str
+) -> None:
+    if box is None:
+        raise NotFound(f"box {username}/{name} not found")
+    if box.private and level_on(session, actor, box.account) is None:
+        raise NotFound(f"box {username}/{name} not found")
+
+
+def read_box_tree(session: Session, actor: Actor, username: str, name: str) -> Box:
+    """Return the box ``username/name`` with its account, versions and providers, to serialize.
+
+    One query returns a row for each provider, which is cheaper than a
+    query for each level, a round trip to PostgreSQL each. The rows become
+    detached model objects without the ORM's loading, which took about
+    0.6 of the 1 ms that a box read spent in the data service (measured
+    in-process). The objects are not in the session: reading them is all
+    they are for.
+    """
+    query, slices = _box_tree_query()
+    rows = (
+        session.connection()
+        .execute(query, {"username": username.lower(), "name": name.lower()})
+        .all()
+    )
+    box: Box | None = None
+    versions: dict[int, Version] = {}
+    for row in rows:
+        if box is None:
+            account = _detached(Account, slices[0], row)
+            box = _detached(Box, slices[1], row, account=account, versions=[])
+        version_id = row[slices[2][1].start]
+        if version_id is None:
+            continue
+        version = versions.get(version_id)
+        if version is None:
+            version = _detached(Version, slices[2], row, box=box, providers=[])
+            versions[version_id] = version
+            box.versions.append(version)
+        if row[slices[3][1].start] is not None:
+            version.providers.append(_detached(Provider, slices[3], row, version=version))
+    _check_readable(session, actor, box, username, name)
+    return cast(Box, box)
+
+
+Slice = tuple[list[str], slice]
+
+
 @functools.cache
-def _box_query(lock: bool, with_versions: bool) -> Select[tuple[Box]]:
+def _box_tree_query() -> tuple[Select[Any], list[Slice]]:
+    """Return the query of :func:`read_box_tree` and, per model, its attribute names and columns."""
+    columns: list[Any] = []
+    slices: list[Slice] = []
+    for model in (Account, Box, Version, Provider):
+        attributes = sa_inspect(model).column_attrs
+        slices.append(
+            ([prop.key for prop in attributes], slice(len(columns), len(columns) + len(attributes)))
+        )
+        columns += [prop.columns[0] for prop in attributes]
+    query = (
+        select(*columns)
+        .select_from(Box)
+        .join(Account, Account.id == Box.account_id)
+        .outerjoin(Version, Version.box_id == Box.id)
+        .outerjoin(Provider, Provider.version_id == Version.id)
+        .where(func.lower(Account.username) == bindparam("username"))
+        .where(func.lower(Box.name) == bindparam("name"))
+        .execution_options(**{PREPARE: True})
+    )
+    return query, slices
+
+
+def _detached(model: type[Any], columns: Slice, row: Any, **related: Any) -> Any:
+    """Return an instance of ``model`` that contains the row's values, outside any session."""
+    instance = manager_of_class(model).new_instance()
+    names, span = columns
+    # What the ORM's loading does too: attributes found in the instance's
+    # dictionary are read from it without a query.
+    instance.__dict__.update(zip(names, row[span], strict=True))
+    instance.__dict__.update(related)
+    return instance
+
+
+@functools.cache
+def _box_query(lock: bool) -> Select[tuple[Box]]:
     """Return the query of :func:`require_box`, built once for each variant.
 
     Building the query and computing its cache key anew took about as long
@@ -169,10 +258,6 @@ def _box_query(lock: bool, with_versions: bool) -> Select[tuple[Box]]:
     )
     if lock:
         query = query.with_for_update(of=Box, key_share=True)
-    if with_versions:
-        # One query with a row for each provider: cheaper than a query for
-        # each level, which is a round trip to PostgreSQL each.
-        query = query.options(joinedload(Box.versions).joinedload(Version.providers))
     return query.execution_options(**{PREPARE: True})
 
 

@@ -101,14 +101,14 @@ def create_box(unit: UnitOfWork, urls: Urls, actor: access.Actor, fields: dict[s
 
 
 def get_box(session: Session, urls: Urls, actor: access.Actor, username: str, name: str) -> dict:
-    box = access.require_box(session, actor, username, name, with_versions=True)
+    box = access.read_box_tree(session, actor, username, name)
     return box_dict(urls, box, with_unreleased=access.sees_unreleased(session, actor, box.account))
 
 
 def box_downloads(
     session: Session, actor: access.Actor, username: str, name: str
 ) -> dict[str, Any]:
-    box = access.require_box(session, actor, username, name, with_versions=True)
+    box = access.read_box_tree(session, actor, username, name)
     return downloads_dict(box, with_unreleased=access.sees_unreleased(session, actor, box.account))
 
 
@@ -417,5 +417,5 @@ def delete_provider(
 def box_metadata(
     session: Session, urls: Urls, actor: access.Actor, username: str, name: str
 ) -> dict:
-    box = access.require_box(session, actor, username, name, with_versions=True)
+    box = access.read_box_tree(session, actor, username, name)
     return metadata_dict(urls, box)
