@@ -172,6 +172,14 @@ class WebhookCreate(Body):
     @classmethod
     def check_url(cls, url: str) -> str:
         _check_http_url(url)
+        # Listings show the URL to the account's managers, and the database
+        # stores it as given, so it must not carry a password.
+        parts = urlsplit(url)
+        if parts.username is not None or parts.password is not None:
+            raise ValueError(
+                "url must not contain a user name or password; receivers verify a "
+                "delivery by its X-Atlas-Signature header"
+            )
         return url
 
     @field_validator("events")

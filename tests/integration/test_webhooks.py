@@ -275,6 +275,22 @@ def test_box_webhooks_are_listed_with_the_account(user: Client) -> None:
     assert [(entry["id"], entry["box"]) for entry in listed] == [(webhook["id"], tag)]
 
 
+def test_url_with_credentials_is_rejected(user: Client) -> None:
+    for url in ("https://hook:s3cret@127.0.0.1:9/", "https://hook@127.0.0.1:9/"):
+        response = user.post(
+            f"/api/v1/user/{user.username}/webhooks",
+            json={"url": url, "events": ["version.released"]},
+        )
+
+        assert_error(
+            response,
+            422,
+            "url: url must not contain a user name or password; receivers verify a "
+            "delivery by its X-Atlas-Signature header",
+        )
+    assert user.get(f"/api/v1/user/{user.username}/webhooks").json() == {"webhooks": []}
+
+
 def test_unknown_event_is_rejected(user: Client) -> None:
     response = user.post(
         f"/api/v1/user/{user.username}/webhooks",
