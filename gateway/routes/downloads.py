@@ -87,7 +87,8 @@ class DownloadRoutes(GatewayBase):
         provider: str,
         architecture: str,
     ) -> Any:
-        # A HEAD request only probes the URL, so it is not counted as a download.
+        # A HEAD request only probes the URL, and a range from past the first
+        # byte resumes a download already counted, so neither counts.
         target = self.data.authorize_download(
             self.actor(request),
             username,
@@ -95,7 +96,7 @@ class DownloadRoutes(GatewayBase):
             version,
             provider,
             architecture,
-            request.method != "HEAD",
+            request.method != "HEAD" and not _resumes(request),
         )
         if "url" in target:
             location = target["url"]
@@ -106,3 +107,9 @@ class DownloadRoutes(GatewayBase):
             query = urlencode({"token": token})
             location = f"{self.binstore_url()}/blobs/{target['sha256']}?{query}"
         return Response(status=302, headers={"Location": location})
+
+
+def _resumes(request: Request) -> bool:
+    """Return whether the request asks for a range that starts past the first byte."""
+    requested = request.range
+    return requested is not None and any(start != 0 for start, _ in requested.ranges)

@@ -66,6 +66,24 @@ def test_head_of_download_is_not_counted(user: Client, anonymous: Client) -> Non
     assert counts["downloads"] == 0
 
 
+def test_resumed_download_is_not_counted(user: Client, anonymous: Client) -> None:
+    tag = api_publish(user, user.username)
+    url = provider_url(anonymous, tag)
+
+    resumed = requests.get(url, headers={"Range": "bytes=100-"}, timeout=30)
+    tail = requests.get(url, headers={"Range": "bytes=-100"}, timeout=30)
+    counts_after_resume = anonymous.get(f"/api/v1/box/{tag}/downloads").json()
+    started = requests.get(url, headers={"Range": "bytes=0-99"}, timeout=30)
+    counts_after_start = anonymous.get(f"/api/v1/box/{tag}/downloads").json()
+
+    assert resumed.status_code == 206
+    assert resumed.content == BOX_FILE[100:]
+    assert tail.content == BOX_FILE[-100:]
+    assert counts_after_resume["downloads"] == 0
+    assert started.content == BOX_FILE[:100]
+    assert counts_after_start["downloads"] == 1
+
+
 def test_download_leaves_updated_at_alone(user: Client, anonymous: Client) -> None:
     tag = api_publish(user, user.username)
     before = anonymous.get(f"/api/v1/box/{tag}").json()
