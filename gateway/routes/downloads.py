@@ -110,6 +110,6 @@ class DownloadRoutes(GatewayBase):
 
 
 def _resumes(request: Request) -> bool:
-    """Return whether the request asks for a range that starts past the first byte."""
+    """Return whether the request is for a range that starts past the first byte."""
     requested = request.range
     return requested is not None and any(start != 0 for start, _ in requested.ranges)
