@@ -49,15 +49,19 @@ class ReplyTolerantRpcConsumer(RpcConsumer):
         try:
             result, exc_info = self.link.reply(message, result, exc_info)
         except BROKER_ERRORS as exc:
-            # The request stays unacknowledged, so the broker takes it back
-            # with the lost connection; its expiration then drops it.
+            # The caller's wait times out either way. The request is still
+            # acknowledged, because the link is not the consumer's connection,
+            # which may stay up and would hold the request forever.
             log.warning(
                 "sending the reply to %s failed because the broker is unavailable: %s",
                 message.properties.get("reply_to"),
                 exc,
             )
-            return result, exc_info
-        self.queue_consumer.ack_message(message)
+        try:
+            self.queue_consumer.ack_message(message)
+        except BROKER_ERRORS as exc:
+            # The consumer's connection is gone, and the broker requeues the request with it.
+            log.warning("acknowledging an RPC request failed: %s", exc)
         return result, exc_info
 
 

@@ -22,15 +22,19 @@ stops waiting, so nothing is gained by writing it to disk.
 A green thread reads the connection and dispatches replies and returned
 calls. Writes take a semaphore, so that the frames of two messages never
 interleave. When the connection fails, every call waiting on it fails with
-``ServiceUnavailable`` at once, and the thread connects again; it declares
+``ServiceUnavailable`` at once, and the thread connects again. It declares
 the RPC exchange each time, so an exchange deleted by an operator comes
-back with the next connection.
+back with the next connection. A call that times out binds the reply
+queue again, in case another service declared the exchange anew first.
+Only that thread reads the socket: a second reader could take the middle
+of a frame.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import socket
 import sys
 import time
 import uuid
@@ -40,6 +44,7 @@ import amqp
 import eventlet
 import kombu
 import kombu.serialization
+from amqp import spec
 from amqp.exceptions import NotFound as AmqpNotFound
 from eventlet.event import Event
 from eventlet.semaphore import Semaphore
@@ -60,6 +65,10 @@ log = logging.getLogger(__name__)
 
 # Seconds between heartbeats the connection and the broker agree on.
 HEARTBEAT = 30
+# Seconds between checks whether a heartbeat is due, and heartbeats sent per
+# HEARTBEAT seconds without other traffic.
+HEARTBEAT_CHECK = 5.0
+HEARTBEAT_RATE = 3
 # Seconds between connection attempts while the broker cannot be reached.
 RECONNECT_DELAY = 1.0
 # Maximum seconds a call waits for the link to connect or reconnect.
@@ -105,6 +114,7 @@ class RpcLink(SharedExtension):
         self._thread: Any = None
         self._stopping = False
         self.reply_to = ""
+        self._reply_queue = ""
 
     def setup(self) -> None:
         config = self.container.config
@@ -169,7 +179,7 @@ class RpcLink(SharedExtension):
         pending = Pending(service, method)
         self._pending[correlation_id] = pending
         try:
-            self._publish(message, f"{service}.{method}", mandatory=True)
+            self._publish(message, f"{service}.{method}", True, deadline - time.monotonic())
         except Exception as exc:
             self._pending.pop(correlation_id, None)
             raise broker_unavailable(service, method) from exc
@@ -179,6 +189,7 @@ class RpcLink(SharedExtension):
         except eventlet.Timeout as exc:
             if exc is not timer:
                 raise
+            self._bind_replies()
             raise ServiceUnavailable(
                 f"service {service} did not answer {method} within {timeout:g} seconds"
             ) from exc
@@ -202,7 +213,9 @@ class RpcLink(SharedExtension):
         properties = request.properties
         error = serialize(exc_info[1]) if exc_info is not None else None
         # Encoded as the request was, which the caller can read.
-        serializer = kombu.serialization.registry.type_to_name[properties["content_type"]]
+        serializer = kombu.serialization.registry.type_to_name.get(
+            properties.get("content_type"), self.serializer
+        )
         try:
             content_type, encoding, body = kombu.serialization.dumps(
                 {"result": result, "error": error}, serializer=serializer
@@ -222,19 +235,60 @@ class RpcLink(SharedExtension):
         )
         if not self._connected.ready() and not self._connected.wait(CONNECT_WAIT):
             raise ConnectionError("not connected to the message broker")
-        self._publish(message, properties["reply_to"], mandatory=False)
+        self._publish(message, properties["reply_to"], False, CONNECT_WAIT)
         return result, exc_info
 
     # The connection
 
-    def _publish(self, message: amqp.Message, routing_key: str, mandatory: bool) -> None:
+    def _publish(
+        self, message: amqp.Message, routing_key: str, mandatory: bool, timeout: float
+    ) -> None:
         channel = self._channel
         if channel is None:
             raise ConnectionError("not connected to the message broker")
-        with self._writing:
-            channel.basic_publish(
-                message, exchange=self.exchange.name, routing_key=routing_key, mandatory=mandatory
+        if not self._writing.acquire(timeout=max(timeout, 0.0)):
+            raise ConnectionError("timed out waiting to write to the message broker")
+        try:
+            # Not channel.basic_publish: py-amqp's first reads the socket for a
+            # connection.blocked notice, and only the link's thread may read it.
+            # Another reader can take the middle of a frame and then spin.
+            channel.send_method(
+                spec.Basic.Publish,
+                "Bssbb",
+                (0, self.exchange.name, routing_key, mandatory, False),
+                message,
             )
+        except BaseException:
+            # A write cut short can leave part of a frame on the stream.
+            self._drop(channel)
+            raise
+        finally:
+            self._writing.release()
+
+    def _bind_replies(self) -> None:
+        """Bind the reply queue again, in case the RPC exchange was deleted and declared anew.
+
+        Sent without waiting for the broker's response, which only the
+        link's thread may read. If the exchange is missing, the broker
+        closes the channel and the link reconnects, declaring it.
+        """
+        channel = self._channel
+        if channel is None or not self._writing.acquire(timeout=CONNECT_WAIT):
+            return
+        try:
+            channel.queue_bind(self._reply_queue, self.exchange.name, self.reply_to, nowait=True)
+        except Exception as exc:
+            log.warning("binding the RPC reply queue again failed: %s", exc)
+            self._drop(channel)
+        finally:
+            self._writing.release()
+
+    def _drop(self, channel: Any) -> None:
+        """Shut the connection of ``channel`` down, which wakes the link's thread to reconnect."""
+        try:
+            channel.connection.transport.sock.shutdown(socket.SHUT_RDWR)
+        except Exception as exc:  # closed already
+            log.debug("shutting the RPC link's connection down failed: %s", exc)
 
     def _run(self) -> None:
         lost = False
@@ -247,11 +301,11 @@ class RpcLink(SharedExtension):
             )
             errors = (OSError, *connection.connection_errors, *connection.channel_errors)
             try:
-                self._open(connection)
+                broker = self._open(connection)
                 if lost:
                     log.info("RPC link connected to the message broker again")
                 lost = False
-                self._read(connection)
+                self._read(broker)
             except errors as exc:
                 if self._stopping:
                     return
@@ -261,10 +315,17 @@ class RpcLink(SharedExtension):
                 self._lose(exc)
                 eventlet.sleep(RECONNECT_DELAY)
 
-    def _open(self, connection: kombu.Connection) -> None:
+    def _open(self, connection: kombu.Connection) -> amqp.Connection:
+        """Connect, declare and consume the reply queue; return py-amqp's connection.
+
+        The link reads and writes py-amqp's connection, not kombu's, which
+        would open a new connection by itself when it finds the old one
+        closed, behind the link's channel.
+        """
         self._connection = connection
         connection.connect()
-        channel = connection.channel()
+        broker: amqp.Connection = connection.connection
+        channel = broker.channel()
         key = uuid.uuid4().hex
         queue = kombu.Queue(
             f"rpc.reply-{self.container.service_name}-{key}",
@@ -278,18 +339,20 @@ class RpcLink(SharedExtension):
         channel.basic_consume(queue.name, no_ack=True, callback=self._on_reply)
         channel.events["basic_return"].add(self._on_return)
         self.reply_to = key
+        self._reply_queue = queue.name
         self._channel = channel
         self._connected.send(True)
+        return broker
 
-    def _read(self, connection: kombu.Connection) -> None:
+    def _read(self, broker: amqp.Connection) -> None:
         checked = time.monotonic()
         while not self._stopping:
             with contextlib.suppress(TimeoutError):
-                connection.drain_events(timeout=HEARTBEAT / 3)
+                broker.drain_events(timeout=HEARTBEAT_CHECK)
             # Frames may arrive without a pause, so check on the clock.
-            if time.monotonic() - checked >= HEARTBEAT / 3:
+            if time.monotonic() - checked >= HEARTBEAT_CHECK:
                 with self._writing:
-                    connection.heartbeat_check()
+                    broker.heartbeat_tick(rate=HEARTBEAT_RATE)
                 checked = time.monotonic()
 
     def _lose(self, exc: BaseException) -> None:
