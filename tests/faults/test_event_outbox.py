@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -20,7 +21,7 @@ from kombu import Connection, Exchange, Queue
 
 from tests.boxes import build_box, sha256
 from tests.conftest import Client
-from tests.faults.conftest import REQUEST_TIMEOUT, FaultySuite, healthy, wait_until
+from tests.faults.conftest import REQUEST_TIMEOUT, RPC_TIMEOUT, FaultySuite, healthy, wait_until
 from tests.faults.test_service_crash import service_pids
 from tests.publishing import api_publish
 
@@ -90,6 +91,12 @@ def upload_across_outage(faults: FaultySuite, client: Client, tag: str, version:
         lambda: log_count(faults, PUBLISH_FAILED) > failures or not uploader.is_alive(),
         "the upload ending or its event failing to publish",
     )
+    # binstore's call fails as soon as its broker connection drops, which can
+    # be before data, with PostgreSQL back, commits the upload. Data gets the
+    # time that the call would have waited for its reply.
+    deadline = time.monotonic() + RPC_TIMEOUT
+    while log_count(faults, PUBLISH_FAILED) <= failures and time.monotonic() < deadline:
+        time.sleep(0.2)
     landed = log_count(faults, PUBLISH_FAILED) > failures
     if landed:
         # Its reply to binstore is lost too, which must not stop the service.
