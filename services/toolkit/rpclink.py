@@ -158,7 +158,7 @@ class RpcLink(SharedExtension):
         comes in time.
         """
         deadline = time.monotonic() + timeout
-        if not self._connected.ready() and not self._connected.wait(min(timeout, CONNECT_WAIT)):
+        if not self._wait_connected(min(timeout, CONNECT_WAIT)):
             raise broker_unavailable(service, method)
         content_type, encoding, body = kombu.serialization.dumps(
             {"args": args, "kwargs": kwargs}, serializer=self.serializer
@@ -217,28 +217,29 @@ class RpcLink(SharedExtension):
             properties.get("content_type"), self.serializer
         )
         try:
-            content_type, encoding, body = kombu.serialization.dumps(
-                {"result": result, "error": error}, serializer=serializer
-            )
+            encoded = kombu.serialization.dumps({"result": result, "error": error}, serializer)
         except Exception:
             exc_info = sys.exc_info()
             error = serialize(UnserializableValueError(result))
             result = None
-            content_type, encoding, body = kombu.serialization.dumps(
-                {"result": result, "error": error}, serializer=serializer
-            )
+            encoded = kombu.serialization.dumps({"result": result, "error": error}, serializer)
+        content_type, encoding, body = encoded
         message = amqp.Message(
             body,
             content_type=content_type,
             content_encoding=encoding,
             correlation_id=properties.get("correlation_id"),
         )
-        if not self._connected.ready() and not self._connected.wait(CONNECT_WAIT):
+        if not self._wait_connected(CONNECT_WAIT):
             raise ConnectionError("not connected to the message broker")
         self._publish(message, properties["reply_to"], False, CONNECT_WAIT)
         return result, exc_info
 
     # The connection
+
+    def _wait_connected(self, timeout: float) -> bool:
+        """Return whether the link is connected, waiting up to ``timeout`` seconds for it."""
+        return self._connected.ready() or bool(self._connected.wait(timeout))
 
     def _publish(
         self, message: amqp.Message, routing_key: str, mandatory: bool, timeout: float

@@ -216,5 +216,5 @@ def test_failed_reply_still_acknowledges_request(
     finally:
         impatient.stop()
 
-    # Each of them was acknowledged, so none holds one of Echo's places.
+    # Each of them was acknowledged, so none keeps one of Echo's places busy.
     assert call("echo", "after") == "after"
